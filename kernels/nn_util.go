@@ -129,8 +129,10 @@ func nnParseWindow(n *graph.Node) (nnWindow, error) {
 		autoPad:   n.AttrString("auto_pad", "NOTSET"),
 		ceil:      n.AttrInt("ceil_mode", 0) != 0,
 	}
-	if len(w.kernel) == 0 {
-		w.kernel = nil
+	for _, v := range []*[]int{&w.kernel, &w.strides, &w.dilations, &w.pads} {
+		if len(*v) == 0 {
+			*v = nil
+		}
 	}
 	switch w.autoPad {
 	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "":

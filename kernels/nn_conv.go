@@ -1,0 +1,409 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+func init() {
+	register("Conv", 1, buildConv)
+}
+
+// nnActKind is an activation that a graph pass may fuse into the epilogue
+// of Conv (and later Gemm) without changing the operator's API.
+type nnActKind int
+
+const (
+	nnActNone nnActKind = iota
+	nnActRelu
+	nnActClip // clamp to [lo, hi]
+)
+
+// nnAct is a fused activation.
+type nnAct struct {
+	kind   nnActKind
+	lo, hi float32
+}
+
+func (a nnAct) apply(y []float32) {
+	switch a.kind {
+	case nnActRelu:
+		for i, v := range y {
+			if v < 0 {
+				y[i] = 0
+			}
+		}
+	case nnActClip:
+		for i, v := range y {
+			if v < a.lo {
+				y[i] = a.lo
+			} else if v > a.hi {
+				y[i] = a.hi
+			}
+		}
+	}
+}
+
+// convOp is Conv. Weights are read from the input each run: their layout
+// [M, C/group, k...] already is the row-major A operand of the GEMM.
+type convOp struct {
+	win   nnWindow
+	group int
+	// act is an activation fused into the epilogue by a later pass; the
+	// reference path applies it too so both stay comparable.
+	act nnAct
+	// ref selects the naive reference implementation.
+	ref bool
+	// scratch recycles im2col buffers (*[]float32) across runs.
+	scratch sync.Pool
+}
+
+func buildConv(n *graph.Node, opset int) (Op, error) {
+	w, err := nnParseWindow(n)
+	if err != nil {
+		return nil, err
+	}
+	w.ceil = false
+	g := int(n.AttrInt("group", 1))
+	if g < 1 {
+		return nil, fmt.Errorf("group %d must be positive", g)
+	}
+	return &convOp{win: w, group: g}, nil
+}
+
+// convShapes validates Conv operands and resolves the geometry.
+func convShapes(win *nnWindow, group int, x, w, b *tensor.Tensor) (nnGeom, int, int, int, error) {
+	var geo nnGeom
+	if x.Rank() < 3 || w.Rank() != x.Rank() {
+		return geo, 0, 0, 0, fmt.Errorf("Conv: X %v and W %v must have the same rank >= 3", x.Shape, w.Shape)
+	}
+	nb, c, m := x.Shape[0], x.Shape[1], w.Shape[0]
+	if c != w.Shape[1]*group || m%group != 0 {
+		return geo, 0, 0, 0, fmt.Errorf("Conv: X %v, W %v do not match group %d", x.Shape, w.Shape, group)
+	}
+	k := w.Shape[2:]
+	if win.kernel != nil && fmt.Sprint(win.kernel) != fmt.Sprint(k) {
+		return geo, 0, 0, 0, fmt.Errorf("Conv: kernel_shape %v differs from W %v", win.kernel, w.Shape)
+	}
+	if b != nil && b.Len() != m {
+		return geo, 0, 0, 0, fmt.Errorf("Conv: B %v, want %d values", b.Shape, m)
+	}
+	geo, err := win.resolve(x.Shape[2:], k)
+	if err != nil {
+		return geo, 0, 0, 0, fmt.Errorf("Conv: %w", err)
+	}
+	return geo, nb, c, m, nil
+}
+
+func (o *convOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) < 2 {
+		return nil, fmt.Errorf("Conv: want 2 or 3 inputs, got %d", len(in))
+	}
+	if err := nnCheckFloat(in[0], "Conv X"); err != nil {
+		return nil, err
+	}
+	var b *tensor.Tensor
+	if len(in) > 2 {
+		b = in[2]
+	}
+	if in[0].DType == tensor.Double || o.ref {
+		if in[0].DType == tensor.Double {
+			return convRefRun[float64](o, ctx, in[0], in[1], b)
+		}
+		return convRefRun[float32](o, ctx, in[0], in[1], b)
+	}
+	return o.runFast(ctx, in[0], in[1], b)
+}
+
+func convRefRun[T nnFloat](o *convOp, ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor, error) {
+	geo, nb, c, m, err := convShapes(&o.win, o.group, x, w, b)
+	if err != nil {
+		return nil, err
+	}
+	xd, err := nnData[T](x, "Conv X")
+	if err != nil {
+		return nil, err
+	}
+	wd, err := nnData[T](w, "Conv W")
+	if err != nil {
+		return nil, err
+	}
+	var bd []T
+	if b != nil {
+		if bd, err = nnData[T](b, "Conv B"); err != nil {
+			return nil, err
+		}
+	}
+	y := ctx.NewTensor(nnDType[T](), append([]int{nb, m}, geo.outShape()...)...)
+	convRef(xd, wd, bd, y.Data.([]T), &geo, nb, c, m, o.group)
+	if yf, ok := y.Data.([]float32); ok {
+		o.act.apply(yf)
+	}
+	return []*tensor.Tensor{y}, nil
+}
+
+// convRef is the plain-loop convolution every fast path is tested against.
+func convRef[T nnFloat](x, w, b, y []T, g *nnGeom, nb, c, m, group int) {
+	cg, mg := c/group, m/group
+	inVol, outVol, kVol := g.inVol(), g.outVol(), g.kVol()
+	for n := range nb {
+		for oc := range m {
+			grp := oc / mg
+			yo := y[(n*m+oc)*outVol:]
+			for o0 := range g.out[0] {
+				for o1 := range g.out[1] {
+					for o2 := range g.out[2] {
+						var s T
+						if b != nil {
+							s = b[oc]
+						}
+						for ic := range cg {
+							xc := x[(n*c+grp*cg+ic)*inVol:]
+							wc := w[(oc*cg+ic)*kVol:]
+							for k0 := range g.k[0] {
+								i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
+								if i0 < 0 || i0 >= g.in[0] {
+									continue
+								}
+								for k1 := range g.k[1] {
+									i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+									if i1 < 0 || i1 >= g.in[1] {
+										continue
+									}
+									for k2 := range g.k[2] {
+										i2 := o2*g.s[2] - g.pb[2] + k2*g.d[2]
+										if i2 < 0 || i2 >= g.in[2] {
+											continue
+										}
+										s += xc[(i0*g.in[1]+i1)*g.in[2]+i2] * wc[(k0*g.k[1]+k1)*g.k[2]+k2]
+									}
+								}
+							}
+						}
+						yo[(o0*g.out[1]+o1)*g.out[2]+o2] = s
+					}
+				}
+			}
+		}
+	}
+}
+
+func (o *convOp) getScratch(n int) *[]float32 {
+	if p, ok := o.scratch.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor, error) {
+	geo, nb, c, m, err := convShapes(&o.win, o.group, x, w, b)
+	if err != nil {
+		return nil, err
+	}
+	xd, err := nnData[float32](x, "Conv X")
+	if err != nil {
+		return nil, err
+	}
+	wd, err := nnData[float32](w, "Conv W")
+	if err != nil {
+		return nil, err
+	}
+	var bd []float32
+	if b != nil {
+		if bd, err = nnData[float32](b, "Conv B"); err != nil {
+			return nil, err
+		}
+	}
+	y := ctx.NewTensor(tensor.Float, append([]int{nb, m}, geo.outShape()...)...)
+	yd := y.Data.([]float32)
+	outVol := geo.outVol()
+	if outVol == 0 || nb == 0 || m == 0 {
+		return []*tensor.Tensor{y}, nil
+	}
+	group := o.group
+	cg, mg := c/group, m/group
+	if cg == 1 && group > 1 {
+		convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m)
+		if o.act.kind != nnActNone {
+			ctx.Parallel(nb*m, 1, func(lo, hi int) { o.act.apply(yd[lo*outVol : hi*outVol]) })
+		}
+		return []*tensor.Tensor{y}, nil
+	}
+	inVol, kVol := geo.inVol(), geo.kVol()
+	kk := cg * kVol
+	pointwise := kVol == 1 && geo.s == [3]int{1, 1, 1} && geo.pb == [3]int{} && geo.pe == [3]int{}
+	// one (image, group) pair: Y[mg × outVol] = W[g] (mg × kk) · col (kk × outVol) + bias
+	one := func(n, g int, col []float32, threads int, inner *Context) {
+		yo := yd[(n*m+g*mg)*outVol : (n*m+(g+1)*mg)*outVol]
+		xs := xd[(n*c+g*cg)*inVol : (n*c+(g+1)*cg)*inVol]
+		beta := float32(0)
+		if bd != nil {
+			for r := range mg {
+				v := bd[g*mg+r]
+				row := yo[r*outVol : (r+1)*outVol]
+				for i := range row {
+					row[i] = v
+				}
+			}
+			beta = 1
+		}
+		bmat := xs
+		if !pointwise {
+			nnIm2col(inner, xs, col, &geo, cg)
+			bmat = col
+		}
+		nnSgemm(false, false, mg, outVol, kk, 1, wd[g*mg*kk:], kk, bmat, outVol, beta, yo, outVol, threads)
+		o.act.apply(yo)
+	}
+	colLen := 0
+	if !pointwise {
+		colLen = kk * outVol
+	}
+	threads := nnThreads(ctx)
+	jobs := nb * group
+	if jobs >= threads && threads > 1 {
+		ctx.Parallel(jobs, 1, func(lo, hi int) {
+			p := o.getScratch(colLen)
+			defer o.scratch.Put(p)
+			for j := lo; j < hi; j++ {
+				one(j/group, j%group, *p, 1, nil)
+			}
+		})
+	} else {
+		p := o.getScratch(colLen)
+		defer o.scratch.Put(p)
+		for j := range jobs {
+			one(j/group, j%group, *p, threads, ctx)
+		}
+	}
+	return []*tensor.Tensor{y}, nil
+}
+
+// nnIm2col lays the receptive fields of x (cg channels) out as the columns
+// of col: row (c, k0, k1, k2), column (o0, o1, o2). Padding reads as zero.
+func nnIm2col(ctx *Context, x, col []float32, g *nnGeom, cg int) {
+	kVol, inVol, outVol := g.kVol(), g.inVol(), g.outVol()
+	rows := cg * kVol
+	ctx.Parallel(rows, max(1, 4096/max(outVol, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ci, kk := r/kVol, r%kVol
+			k0, k1, k2 := kk/(g.k[1]*g.k[2]), (kk/g.k[2])%g.k[1], kk%g.k[2]
+			dst := col[r*outVol : (r+1)*outVol]
+			xc := x[ci*inVol : (ci+1)*inVol]
+			// valid output range along the innermost axis for this tap
+			off2 := k2*g.d[2] - g.pb[2]
+			lo2, hi2 := nnValidRange(off2, g.s[2], g.in[2], g.out[2])
+			i := 0
+			for o0 := range g.out[0] {
+				i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
+				if i0 < 0 || i0 >= g.in[0] {
+					clear(dst[i : i+g.out[1]*g.out[2]])
+					i += g.out[1] * g.out[2]
+					continue
+				}
+				for o1 := range g.out[1] {
+					i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+					d := dst[i : i+g.out[2]]
+					i += g.out[2]
+					if i1 < 0 || i1 >= g.in[1] {
+						clear(d)
+						continue
+					}
+					src := xc[(i0*g.in[1]+i1)*g.in[2]:]
+					clear(d[:lo2])
+					clear(d[hi2:])
+					if lo2 >= hi2 {
+						continue
+					}
+					if g.s[2] == 1 {
+						copy(d[lo2:hi2], src[lo2+off2:hi2+off2])
+					} else {
+						for o2 := lo2; o2 < hi2; o2++ {
+							d[o2] = src[o2*g.s[2]+off2]
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// nnValidRange is the range [lo, hi) of outputs o in [0, out) with
+// 0 <= o*s + off < in.
+func nnValidRange(off, s, in, out int) (int, int) {
+	lo := 0
+	if off < 0 {
+		lo = (-off + s - 1) / s
+	}
+	hi := 0
+	if in-off > 0 {
+		hi = (in - off + s - 1) / s
+	}
+	hi = min(hi, out)
+	lo = min(lo, hi)
+	return lo, hi
+}
+
+// convDepthwise handles group == C (each output channel reads one input
+// channel) tap by tap: for every kernel tap it adds w·x over the whole
+// valid output range, so the inner loop is a bounds-free axpy.
+func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) {
+	mult := m / c
+	inVol, outVol, kVol := g.inVol(), g.outVol(), g.kVol()
+	ctx.Parallel(nb*m, 1, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			n, oc := j/m, j%m
+			ic := oc / mult
+			xc := x[(n*c+ic)*inVol : (n*c+ic+1)*inVol]
+			wc := w[oc*kVol : (oc+1)*kVol]
+			yo := y[j*outVol : (j+1)*outVol]
+			bias := float32(0)
+			if b != nil {
+				bias = b[oc]
+			}
+			for i := range yo {
+				yo[i] = bias
+			}
+			for k0 := range g.k[0] {
+				off0 := k0*g.d[0] - g.pb[0]
+				lo0, hi0 := nnValidRange(off0, g.s[0], g.in[0], g.out[0])
+				for k1 := range g.k[1] {
+					off1 := k1*g.d[1] - g.pb[1]
+					lo1, hi1 := nnValidRange(off1, g.s[1], g.in[1], g.out[1])
+					for k2 := range g.k[2] {
+						off2 := k2*g.d[2] - g.pb[2]
+						lo2, hi2 := nnValidRange(off2, g.s[2], g.in[2], g.out[2])
+						wv := wc[(k0*g.k[1]+k1)*g.k[2]+k2]
+						if lo2 >= hi2 {
+							continue
+						}
+						for o0 := lo0; o0 < hi0; o0++ {
+							i0 := o0*g.s[0] + off0
+							for o1 := lo1; o1 < hi1; o1++ {
+								i1 := o1*g.s[1] + off1
+								src := xc[(i0*g.in[1]+i1)*g.in[2]:]
+								dst := yo[(o0*g.out[1]+o1)*g.out[2]:]
+								if g.s[2] == 1 {
+									s := src[lo2+off2 : hi2+off2]
+									d := dst[lo2:hi2]
+									for i, v := range s {
+										d[i] += wv * v
+									}
+								} else {
+									for o2 := lo2; o2 < hi2; o2++ {
+										dst[o2] += wv * src[o2*g.s[2]+off2]
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,107 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+func nnRandTensor(r *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.Float, shape...)
+	for i := range t.Float32() {
+		t.Float32()[i] = r.Float32()*2 - 1
+	}
+	return t
+}
+
+// TestConvFastMatchesReference runs the im2col, pointwise and depthwise
+// paths against the plain-loop reference on odd shapes and threads.
+func TestConvFastMatchesReference(t *testing.T) {
+	cases := []struct {
+		x, w               []int
+		group              int
+		strides, dil, pads []int
+		autoPad            string
+		act                nnAct
+	}{
+		{x: []int{1, 3, 7, 9}, w: []int{5, 3, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}},
+		{x: []int{2, 4, 8, 5}, w: []int{6, 2, 3, 2}, group: 2, strides: []int{2, 1}, pads: []int{0, 1, 2, 0}},
+		{x: []int{1, 17, 6, 6}, w: []int{17, 1, 3, 3}, group: 17, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
+		{x: []int{1, 3, 11, 10}, w: []int{6, 1, 5, 5}, group: 3, autoPad: "SAME_UPPER", dil: []int{2, 1}},
+		{x: []int{3, 8, 5, 7}, w: []int{3, 8, 1, 1}, group: 1, act: nnAct{kind: nnActClip, lo: 0, hi: 0.5}},
+		{x: []int{1, 8, 5, 7}, w: []int{4, 8, 1, 1}, group: 1, strides: []int{2, 3}},
+		{x: []int{2, 2, 13}, w: []int{3, 2, 4}, group: 1, strides: []int{3}, pads: []int{2, 3}},
+		{x: []int{1, 2, 4, 5, 6}, w: []int{4, 1, 2, 3, 2}, group: 2, pads: []int{1, 0, 1, 0, 1, 1}, autoPad: "NOTSET"},
+		{x: []int{1, 5, 9, 9}, w: []int{5, 1, 3, 3}, group: 5, autoPad: "SAME_LOWER", strides: []int{3, 2}},
+		{x: []int{1, 1, 1, 1}, w: []int{1, 1, 3, 3}, group: 1, pads: []int{2, 2, 2, 2}},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i, tc := range cases {
+		for _, threads := range []int{1, 2, 5} {
+			t.Run(fmt.Sprintf("%d/t%d", i, threads), func(t *testing.T) {
+				x, w, b := nnRandTensor(r, tc.x...), nnRandTensor(r, tc.w...), nnRandTensor(r, tc.w[0])
+				win := nnWindow{strides: tc.strides, dilations: tc.dil, pads: tc.pads, autoPad: tc.autoPad}
+				fast := &convOp{win: win, group: tc.group, act: tc.act}
+				ref := &convOp{win: win, group: tc.group, act: tc.act, ref: true}
+				ctx := &Context{Threads: threads}
+				for _, bias := range []*tensor.Tensor{b, nil} {
+					got, err := fast.Run(ctx, []*tensor.Tensor{x, w, bias})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := ref.Run(ctx, []*tensor.Tensor{x, w, bias})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := nnCompare(got[0], want[0], 1e-5, 1e-5); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkConv times resnet18- and mobilenet_v2-like convolutions at batch 1.
+func BenchmarkConv(b *testing.B) {
+	cases := []struct {
+		name         string
+		x, w         []int
+		group, s, pd int
+	}{
+		{"resnet_conv1_7x7s2", []int{1, 3, 224, 224}, []int{64, 3, 7, 7}, 1, 2, 3},
+		{"resnet_l1_3x3_64", []int{1, 64, 56, 56}, []int{64, 64, 3, 3}, 1, 1, 1},
+		{"resnet_l2_3x3_128", []int{1, 128, 28, 28}, []int{128, 128, 3, 3}, 1, 1, 1},
+		{"resnet_l3_3x3_256", []int{1, 256, 14, 14}, []int{256, 256, 3, 3}, 1, 1, 1},
+		{"resnet_l4_3x3_512", []int{1, 512, 7, 7}, []int{512, 512, 3, 3}, 1, 1, 1},
+		{"resnet_down_1x1s2", []int{1, 128, 28, 28}, []int{256, 128, 1, 1}, 1, 2, 0},
+		{"mbv2_pw_1x1_96_24", []int{1, 96, 56, 56}, []int{24, 96, 1, 1}, 1, 1, 0},
+		{"mbv2_dw_3x3_144", []int{1, 144, 56, 56}, []int{144, 1, 3, 3}, 144, 1, 1},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range cases {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/t%d", tc.name, threads), func(b *testing.B) {
+				x, w, bias := nnRandTensor(r, tc.x...), nnRandTensor(r, tc.w...), nnRandTensor(r, tc.w[0])
+				nd := len(tc.x) - 2
+				win := nnWindow{strides: []int{tc.s, tc.s}[:nd], pads: []int{tc.pd, tc.pd, tc.pd, tc.pd}[:2*nd]}
+				op := &convOp{win: win, group: tc.group}
+				ctx := &Context{Threads: threads}
+				out, err := op.Run(ctx, []*tensor.Tensor{x, w, bias})
+				if err != nil {
+					b.Fatal(err)
+				}
+				flops := 2 * float64(out[0].Len()) * float64(tensor.NumElements(tc.w[1:]))
+				b.ResetTimer()
+				for range b.N {
+					if _, err := op.Run(ctx, []*tensor.Tensor{x, w, bias}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
