@@ -374,8 +374,8 @@ func TestORTBatchKeepsOrder(t *testing.T) {
 	const n = 300
 	samples := make([]map[string]*tensor.Tensor, n)
 	for i := range samples {
-		// Each sample has its own shape and values so a mix-up shows.
-		x := tensor.New(tensor.Float, 1, i%5+1)
+		// Each sample has its own values so a mix-up shows.
+		x := tensor.New(tensor.Float, 3, 4, 5)
 		for j := range x.Float32() {
 			x.Float32()[j] = float32(i) - float32(j)*float32(n)
 		}
