@@ -1,0 +1,314 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+func init() {
+	register("AveragePool", 1, buildPool("AveragePool"))
+	register("MaxPool", 1, buildPool("MaxPool"))
+	register("LpPool", 1, buildPool("LpPool"))
+	register("GlobalAveragePool", 1, buildGlobalPool("GlobalAveragePool"))
+	register("GlobalMaxPool", 1, buildGlobalPool("GlobalMaxPool"))
+	register("GlobalLpPool", 1, buildGlobalPool("GlobalLpPool"))
+}
+
+type poolOp struct {
+	kind         string
+	win          nnWindow
+	includePad   bool
+	storageOrder int
+	p            float64
+}
+
+func buildPool(kind string) Builder {
+	return func(n *graph.Node, opset int) (Op, error) {
+		w, err := nnParseWindow(n)
+		if err != nil {
+			return nil, err
+		}
+		if w.kernel == nil {
+			return nil, fmt.Errorf("%s: kernel_shape is required", kind)
+		}
+		o := &poolOp{
+			kind:         kind,
+			win:          w,
+			includePad:   n.AttrInt("count_include_pad", 0) != 0,
+			storageOrder: int(n.AttrInt("storage_order", 0)),
+			p:            float64(n.AttrInt("p", 2)),
+		}
+		if kind == "LpPool" && opset < 2 {
+			o.p = float64(n.AttrFloat("p", 2))
+		}
+		return o, nil
+	}
+}
+
+// nnOrdered is what MaxPool accepts (opset 12 added int8 and uint8).
+type nnOrdered interface {
+	~float32 | ~float64 | ~int8 | ~uint8
+}
+
+// nnTapRange is, per output index along one axis, the range [lo, hi) of
+// kernel taps that land inside the input, and cnt, the taps that land inside
+// the padded input (the divisor of count_include_pad).
+type nnTapRange struct{ lo, hi, cnt []int }
+
+func nnTaps(in, out, k, s, d, pb, pe int) nnTapRange {
+	r := nnTapRange{make([]int, out), make([]int, out), make([]int, out)}
+	for o := range out {
+		start := o*s - pb
+		lo, hi, cnt := k, 0, 0
+		for t := range k {
+			i := start + t*d
+			if i >= 0 && i < in {
+				lo, hi = min(lo, t), t+1
+			}
+			if i < in+pe {
+				cnt++
+			}
+		}
+		if lo > hi {
+			lo = hi
+		}
+		r.lo[o], r.hi[o], r.cnt[o] = lo, hi, cnt
+	}
+	return r
+}
+
+func (o *poolOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) < 1 || in[0] == nil {
+		return nil, fmt.Errorf("%s: missing input", o.kind)
+	}
+	x := in[0]
+	if x.Rank() < 3 {
+		return nil, fmt.Errorf("%s: X %v must have rank >= 3", o.kind, x.Shape)
+	}
+	geo, err := o.win.resolve(x.Shape[2:], o.win.kernel)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.kind, err)
+	}
+	if o.kind == "MaxPool" {
+		switch x.DType {
+		case tensor.Float:
+			return maxPoolRun[float32](o, ctx, x, &geo, float32(math.Inf(-1)))
+		case tensor.Double:
+			return maxPoolRun[float64](o, ctx, x, &geo, math.Inf(-1))
+		case tensor.Int8:
+			return maxPoolRun[int8](o, ctx, x, &geo, math.MinInt8)
+		case tensor.Uint8:
+			return maxPoolRun[uint8](o, ctx, x, &geo, 0)
+		}
+		return nil, fmt.Errorf("MaxPool: unsupported element type %v", x.DType)
+	}
+	if err := nnCheckFloat(x, o.kind+" X"); err != nil {
+		return nil, err
+	}
+	if x.DType == tensor.Double {
+		return avgPoolRun[float64](o, ctx, x, &geo)
+	}
+	return avgPoolRun[float32](o, ctx, x, &geo)
+}
+
+func poolTaps(g *nnGeom) [3]nnTapRange {
+	var t [3]nnTapRange
+	for a := range 3 {
+		t[a] = nnTaps(g.in[a], g.out[a], g.k[a], g.s[a], g.d[a], g.pb[a], g.pe[a])
+	}
+	return t
+}
+
+func maxPoolRun[T nnOrdered](o *poolOp, ctx *Context, x *tensor.Tensor, g *nnGeom, lowest T) ([]*tensor.Tensor, error) {
+	xd := x.Data.([]T)
+	planes := x.Shape[0] * x.Shape[1]
+	y := ctx.NewTensor(x.DType, append([]int{x.Shape[0], x.Shape[1]}, g.outShape()...)...)
+	yd := y.Data.([]T)
+	ind := ctx.NewTensor(tensor.Int64, y.Shape...)
+	id := ind.Int64()
+	inVol, outVol := g.inVol(), g.outVol()
+	taps := poolTaps(g)
+	colMajor := o.storageOrder == 1
+	ctx.Parallel(planes, 1, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := xd[p*inVol : (p+1)*inVol]
+			yi := p * outVol
+			for o0 := range g.out[0] {
+				for o1 := range g.out[1] {
+					for o2 := range g.out[2] {
+						best, bi := lowest, -1
+						for k0 := taps[0].lo[o0]; k0 < taps[0].hi[o0]; k0++ {
+							i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
+							for k1 := taps[1].lo[o1]; k1 < taps[1].hi[o1]; k1++ {
+								i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+								row := (i0*g.in[1] + i1) * g.in[2]
+								for k2 := taps[2].lo[o2]; k2 < taps[2].hi[o2]; k2++ {
+									i2 := o2*g.s[2] - g.pb[2] + k2*g.d[2]
+									if v := xp[row+i2]; v > best || bi < 0 {
+										best, bi = v, row+i2
+									}
+								}
+							}
+						}
+						yd[yi] = best
+						if bi >= 0 && colMajor {
+							i2 := bi % g.in[2]
+							i1 := (bi / g.in[2]) % g.in[1]
+							i0 := bi / (g.in[1] * g.in[2])
+							bi = i0 + g.in[0]*(i1+g.in[1]*i2)
+						}
+						id[yi] = int64(p*inVol + bi)
+						yi++
+					}
+				}
+			}
+		}
+	})
+	return []*tensor.Tensor{y, ind}, nil
+}
+
+func avgPoolRun[T nnFloat](o *poolOp, ctx *Context, x *tensor.Tensor, g *nnGeom) ([]*tensor.Tensor, error) {
+	xd := x.Data.([]T)
+	planes := x.Shape[0] * x.Shape[1]
+	y := ctx.NewTensor(x.DType, append([]int{x.Shape[0], x.Shape[1]}, g.outShape()...)...)
+	yd := y.Data.([]T)
+	inVol, outVol := g.inVol(), g.outVol()
+	taps := poolTaps(g)
+	lp := o.kind == "LpPool"
+	ctx.Parallel(planes, 1, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := xd[p*inVol : (p+1)*inVol]
+			yi := p * outVol
+			for o0 := range g.out[0] {
+				for o1 := range g.out[1] {
+					for o2 := range g.out[2] {
+						var s T
+						for k0 := taps[0].lo[o0]; k0 < taps[0].hi[o0]; k0++ {
+							i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
+							for k1 := taps[1].lo[o1]; k1 < taps[1].hi[o1]; k1++ {
+								i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+								row := (i0*g.in[1] + i1) * g.in[2]
+								for k2 := taps[2].lo[o2]; k2 < taps[2].hi[o2]; k2++ {
+									v := xp[row+o2*g.s[2]-g.pb[2]+k2*g.d[2]]
+									if lp {
+										s += nnPowAbs(v, o.p)
+									} else {
+										s += v
+									}
+								}
+							}
+						}
+						switch {
+						case lp:
+							yd[yi] = nnRoot(s, o.p)
+						case o.includePad:
+							yd[yi] = s / T(taps[0].cnt[o0]*taps[1].cnt[o1]*taps[2].cnt[o2])
+						default:
+							yd[yi] = s / T((taps[0].hi[o0]-taps[0].lo[o0])*(taps[1].hi[o1]-taps[1].lo[o1])*(taps[2].hi[o2]-taps[2].lo[o2]))
+						}
+						yi++
+					}
+				}
+			}
+		}
+	})
+	return []*tensor.Tensor{y}, nil
+}
+
+func nnPowAbs[T nnFloat](v T, p float64) T {
+	switch p {
+	case 1:
+		if v < 0 {
+			return -v
+		}
+		return v
+	case 2:
+		return v * v
+	}
+	return T(math.Pow(math.Abs(float64(v)), p))
+}
+
+func nnRoot[T nnFloat](s T, p float64) T {
+	switch p {
+	case 1:
+		return s
+	case 2:
+		return T(math.Sqrt(float64(s)))
+	}
+	return T(math.Pow(float64(s), 1/p))
+}
+
+type globalPoolOp struct {
+	kind string
+	p    float64
+}
+
+func buildGlobalPool(kind string) Builder {
+	return func(n *graph.Node, opset int) (Op, error) {
+		o := &globalPoolOp{kind: kind, p: float64(n.AttrInt("p", 2))}
+		if kind == "GlobalLpPool" && opset < 2 {
+			o.p = float64(n.AttrFloat("p", 2))
+		}
+		return o, nil
+	}
+}
+
+func (o *globalPoolOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(in) < 1 {
+		return nil, fmt.Errorf("%s: missing input", o.kind)
+	}
+	if err := nnCheckFloat(in[0], o.kind+" X"); err != nil {
+		return nil, err
+	}
+	if in[0].Rank() < 2 {
+		return nil, fmt.Errorf("%s: X %v must have rank >= 2", o.kind, in[0].Shape)
+	}
+	if in[0].DType == tensor.Double {
+		return globalPoolRun[float64](o, ctx, in[0])
+	}
+	return globalPoolRun[float32](o, ctx, in[0])
+}
+
+func globalPoolRun[T nnFloat](o *globalPoolOp, ctx *Context, x *tensor.Tensor) ([]*tensor.Tensor, error) {
+	xd := x.Data.([]T)
+	shape := append([]int(nil), x.Shape...)
+	for i := 2; i < len(shape); i++ {
+		shape[i] = 1
+	}
+	y := ctx.NewTensor(x.DType, shape...)
+	yd := y.Data.([]T)
+	planes := x.Shape[0] * x.Shape[1]
+	vol := 1
+	for _, d := range x.Shape[2:] {
+		vol *= d
+	}
+	ctx.Parallel(planes, max(1, 16384/max(vol, 1)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xp := xd[p*vol : (p+1)*vol]
+			switch o.kind {
+			case "GlobalMaxPool":
+				best := T(math.Inf(-1))
+				for _, v := range xp {
+					best = max(best, v)
+				}
+				yd[p] = best
+			case "GlobalAveragePool":
+				var s T
+				for _, v := range xp {
+					s += v
+				}
+				yd[p] = s / T(vol)
+			default:
+				var s T
+				for _, v := range xp {
+					s += nnPowAbs(v, o.p)
+				}
+				yd[p] = nnRoot(s, o.p)
+			}
+		}
+	})
+	return []*tensor.Tensor{y}, nil
+}
