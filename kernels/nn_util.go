@@ -156,7 +156,7 @@ func nnParseWindow(n *graph.Node) (nnWindow, error) {
 // three spatial dimensions (leading dimensions of size 1) so the loops are
 // the same for 1-D, 2-D and 3-D operators.
 type nnGeom struct {
-	nd                      int    // original number of spatial dimensions
+	nd                       int    // original number of spatial dimensions
 	in, out, k, s, d, pb, pe [3]int // input/output size, kernel, stride, dilation, pad begin/end
 }
 
