@@ -123,10 +123,17 @@ func nnRunNodeTest(t *testing.T, dir string, ctx *Context) {
 		t.Fatal(err)
 	}
 	g := m.GetGraph()
-	if len(g.GetNode()) != 1 {
+	nodes := g.GetNode()
+	// leading Constant nodes are folded into initializers
+	consts := map[string]*onnx.TensorProto{}
+	for len(nodes) > 1 && nodes[0].GetOpType() == "Constant" && len(nodes[0].GetAttribute()) == 1 && nodes[0].GetAttribute()[0].GetName() == "value" {
+		consts[nodes[0].GetOutput()[0]] = nodes[0].GetAttribute()[0].GetT()
+		nodes = nodes[1:]
+	}
+	if len(nodes) != 1 {
 		t.Skipf("%d nodes; not a single-node test", len(g.GetNode()))
 	}
-	np := g.GetNode()[0]
+	np := nodes[0]
 	opset := 0
 	for _, o := range m.GetOpsetImport() {
 		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
@@ -136,6 +143,9 @@ func nnRunNodeTest(t *testing.T, dir string, ctx *Context) {
 	inits := map[string]*onnx.TensorProto{}
 	for _, in := range g.GetInitializer() {
 		inits[in.GetName()] = in
+	}
+	for name, tp := range consts {
+		inits[name] = tp
 	}
 	node := &graph.Node{Name: np.GetName(), OpType: np.GetOpType(), Domain: np.GetDomain(), Attrs: np.GetAttribute()}
 	for _, name := range np.GetInput() {
