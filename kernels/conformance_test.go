@@ -84,6 +84,8 @@ func TestConformance(t *testing.T) {
 				var res confResult
 				if !t.Run(ent.Name(), func(t *testing.T) { confRunDir(t, dir, &res) }) {
 					res.outcome = confFailed
+				} else if !res.ran {
+					continue // filtered out by -run
 				}
 				tally.count[res.outcome]++
 				for _, m := range res.missing {
@@ -134,6 +136,7 @@ func (c *confTally) print() {
 // confResult is what a subtest reports to the tally. It is filled before
 // t.Skip, which ends the subtest's goroutine.
 type confResult struct {
+	ran     bool
 	outcome confOutcome
 	missing []string // for unsupported tests: op types (or "non-tensor I/O")
 }
@@ -141,6 +144,7 @@ type confResult struct {
 // confRunDir runs one test folder. A failure through t is detected by the
 // caller from t.Run's result.
 func confRunDir(t *testing.T, dir string, res *confResult) {
+	res.ran = true
 	name := filepath.Base(dir)
 	if why, ok := confDenied[name]; ok {
 		res.outcome = confDeniedOutcome

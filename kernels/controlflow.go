@@ -17,6 +17,7 @@ import (
 func init() {
 	register("If", 1, buildIf)
 	register("Loop", 1, buildLoop)
+	register("Scan", 8, buildScan8)
 	register("Scan", 9, buildScan)
 }
 
@@ -186,91 +187,190 @@ func cfEmptyStack(s ValueSpec) *tensor.Tensor {
 	return tensor.New(dt, shape...)
 }
 
-func buildScan(n *graph.Node, opset int) (Op, error) {
+// cfScan is a planned Scan: the body and how its inputs and outputs map to
+// the node's.
+type cfScan struct {
+	body             *graph.Graph
+	nState, m, k     int
+	inAxes, inDirs   []int64
+	outAxes, outDirs []int64
+}
+
+func newCFScan(n *graph.Node, stateAndScan int) (*cfScan, error) {
 	body, err := cfGraph(n, "body")
 	if err != nil {
 		return nil, err
 	}
-	m := int(n.AttrInt("num_scan_inputs", 0))
-	if m < 1 {
-		return nil, fmt.Errorf("Scan num_scan_inputs is %d, want at least 1", m)
+	s := &cfScan{body: body, m: int(n.AttrInt("num_scan_inputs", 0))}
+	if s.m < 1 {
+		return nil, fmt.Errorf("Scan num_scan_inputs is %d, want at least 1", s.m)
 	}
-	nState := len(n.Inputs) - m
-	if nState < 0 {
-		return nil, fmt.Errorf("Scan has %d inputs, fewer than num_scan_inputs %d", len(n.Inputs), m)
+	if s.nState = stateAndScan - s.m; s.nState < 0 {
+		return nil, fmt.Errorf("Scan has %d state and scan inputs, fewer than num_scan_inputs %d", stateAndScan, s.m)
 	}
-	if len(body.Inputs) != nState+m {
-		return nil, fmt.Errorf("Scan body has %d inputs, want %d", len(body.Inputs), nState+m)
+	if len(body.Inputs) != s.nState+s.m {
+		return nil, fmt.Errorf("Scan body has %d inputs, want %d", len(body.Inputs), s.nState+s.m)
 	}
-	k := len(body.Outputs) - nState
-	if k < 0 {
-		return nil, fmt.Errorf("Scan body has %d outputs, want at least %d", len(body.Outputs), nState)
+	if s.k = len(body.Outputs) - s.nState; s.k < 0 {
+		return nil, fmt.Errorf("Scan body has %d outputs, want at least %d", len(body.Outputs), s.nState)
 	}
-	inAxes := cfAttrInts(n, "scan_input_axes", m)
-	inDirs := cfAttrInts(n, "scan_input_directions", m)
-	outAxes := cfAttrInts(n, "scan_output_axes", k)
-	outDirs := cfAttrInts(n, "scan_output_directions", k)
+	s.inAxes = cfAttrInts(n, "scan_input_axes", s.m)
+	s.inDirs = cfAttrInts(n, "scan_input_directions", s.m)
+	s.outAxes = cfAttrInts(n, "scan_output_axes", s.k)
+	s.outDirs = cfAttrInts(n, "scan_output_directions", s.k)
+	return s, nil
+}
+
+func buildScan(n *graph.Node, opset int) (Op, error) {
+	s, err := newCFScan(n, len(n.Inputs))
+	if err != nil {
+		return nil, err
+	}
 	return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		state := make([]*tensor.Tensor, nState)
-		copy(state, in[:nState])
-		scanIn := in[nState:]
-		axes := make([]int, m)
-		steps := -1
-		for j, t := range scanIn {
-			if t == nil {
-				return nil, fmt.Errorf("Scan input %d is missing", nState+j)
-			}
-			a, err := nnNormAxis(int(inAxes[j]), t.Rank())
-			if err != nil {
-				return nil, fmt.Errorf("Scan input %d: %w", nState+j, err)
-			}
-			axes[j] = a
-			if steps >= 0 && t.Shape[a] != steps {
-				return nil, fmt.Errorf("Scan inputs disagree on the sequence length: %d and %d", steps, t.Shape[a])
-			}
-			steps = t.Shape[a]
+		if len(in) != s.nState+s.m {
+			return nil, fmt.Errorf("Scan got %d inputs, want %d", len(in), s.nState+s.m)
 		}
-		scans := make([][]*tensor.Tensor, k)
-		args := make([]*tensor.Tensor, nState+m)
-		for it := range steps {
-			copy(args, state)
-			for j, t := range scanIn {
-				idx := it
-				if inDirs[j] == 1 {
-					idx = steps - 1 - it
+		return s.run(ctx, in[:s.nState], in[s.nState:])
+	}), nil
+}
+
+// buildScan8 is opset 8's Scan: every input and output has a leading batch
+// axis, the sequence axis is 1, and an optional first input gives each batch
+// entry's sequence length. The batch is run entry by entry with opset 9's
+// semantics.
+func buildScan8(n *graph.Node, opset int) (Op, error) {
+	if len(n.Inputs) < 1 {
+		return nil, errors.New("Scan needs inputs")
+	}
+	s, err := newCFScan(n, len(n.Inputs)-1)
+	if err != nil {
+		return nil, err
+	}
+	s.inDirs = cfAttrInts(n, "directions", s.m)
+	return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if len(in) != 1+s.nState+s.m {
+			return nil, fmt.Errorf("Scan got %d inputs, want %d", len(in), 1+s.nState+s.m)
+		}
+		rest := in[1:]
+		for j, t := range rest {
+			if t == nil || t.Rank() < 1 {
+				return nil, fmt.Errorf("Scan input %d: want a batch axis", j+1)
+			}
+		}
+		batch := rest[0].Shape[0]
+		if lens := in[0]; lens != nil {
+			steps := rest[s.nState].Shape[1]
+			for i := range lens.Len() {
+				l, err := cfInt(&tensor.Tensor{DType: lens.DType, Data: cfElem(lens, i)})
+				if err != nil {
+					return nil, fmt.Errorf("Scan sequence_lens: %w", err)
 				}
-				args[nState+j] = cfTake(ctx, t, axes[j], idx)
-			}
-			out, err := ctx.RunSubgraph(body, args)
-			if err != nil {
-				return nil, fmt.Errorf("Scan iteration %d: %w", it, err)
-			}
-			if len(out) != nState+k {
-				return nil, fmt.Errorf("Scan body returned %d outputs, want %d", len(out), nState+k)
-			}
-			copy(state, out[:nState])
-			for j := range k {
-				scans[j] = append(scans[j], out[nState+j])
+				if int(l) != steps {
+					return nil, fmt.Errorf("Scan sequence_lens[%d] = %d: only full-length sequences (%d) are supported", i, l, steps)
+				}
 			}
 		}
-		res := append([]*tensor.Tensor(nil), state...)
-		for j := range k {
-			if len(scans[j]) == 0 {
-				res = append(res, cfEmptyStack(engineSpec(body.Outputs[nState+j])))
-				continue
+		perBatch := make([][]*tensor.Tensor, s.nState+s.k)
+		for b := range batch {
+			args := make([]*tensor.Tensor, len(rest))
+			for j, t := range rest {
+				if t.Shape[0] != batch {
+					return nil, fmt.Errorf("Scan input %d: batch %d, want %d", j+1, t.Shape[0], batch)
+				}
+				args[j] = cfTake(ctx, t, 0, b)
 			}
-			a, err := nnNormAxis(int(outAxes[j]), scans[j][0].Rank()+1)
+			out, err := s.run(ctx, args[:s.nState], args[s.nState:])
 			if err != nil {
-				return nil, fmt.Errorf("Scan output %d: %w", nState+j, err)
+				return nil, fmt.Errorf("batch entry %d: %w", b, err)
 			}
-			st, err := cfStack(ctx, scans[j], a, outDirs[j] == 1)
+			for j, t := range out {
+				perBatch[j] = append(perBatch[j], t)
+			}
+		}
+		res := make([]*tensor.Tensor, len(perBatch))
+		for j, ts := range perBatch {
+			st, err := cfStack(ctx, ts, 0, false)
 			if err != nil {
-				return nil, fmt.Errorf("Scan output %d: %w", nState+j, err)
+				return nil, fmt.Errorf("Scan output %d: %w", j, err)
 			}
-			res = append(res, st)
+			res[j] = st
 		}
 		return res, nil
 	}), nil
+}
+
+// cfElem returns element i of t's data as a one-element slice.
+func cfElem(t *tensor.Tensor, i int) any {
+	switch d := t.Data.(type) {
+	case []int64:
+		return d[i : i+1]
+	case []int32:
+		return d[i : i+1]
+	}
+	return nil
+}
+
+// run scans once: state holds the initial state variables, scanIn the
+// sequences. It returns the final states followed by the stacked outputs.
+func (s *cfScan) run(ctx *Context, init, scanIn []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	nState, m, k := s.nState, s.m, s.k
+	state := append([]*tensor.Tensor(nil), init...)
+	axes := make([]int, m)
+	steps := -1
+	for j, t := range scanIn {
+		if t == nil {
+			return nil, fmt.Errorf("Scan input %d is missing", nState+j)
+		}
+		a, err := nnNormAxis(int(s.inAxes[j]), t.Rank())
+		if err != nil {
+			return nil, fmt.Errorf("Scan input %d: %w", nState+j, err)
+		}
+		axes[j] = a
+		if steps >= 0 && t.Shape[a] != steps {
+			return nil, fmt.Errorf("Scan inputs disagree on the sequence length: %d and %d", steps, t.Shape[a])
+		}
+		steps = t.Shape[a]
+	}
+	scans := make([][]*tensor.Tensor, k)
+	args := make([]*tensor.Tensor, nState+m)
+	for it := range steps {
+		copy(args, state)
+		for j, t := range scanIn {
+			idx := it
+			if s.inDirs[j] == 1 {
+				idx = steps - 1 - it
+			}
+			args[nState+j] = cfTake(ctx, t, axes[j], idx)
+		}
+		out, err := ctx.RunSubgraph(s.body, args)
+		if err != nil {
+			return nil, fmt.Errorf("Scan iteration %d: %w", it, err)
+		}
+		if len(out) != nState+k {
+			return nil, fmt.Errorf("Scan body returned %d outputs, want %d", len(out), nState+k)
+		}
+		copy(state, out[:nState])
+		for j := range k {
+			scans[j] = append(scans[j], out[nState+j])
+		}
+	}
+	res := state
+	for j := range k {
+		if len(scans[j]) == 0 {
+			res = append(res, cfEmptyStack(engineSpec(s.body.Outputs[nState+j])))
+			continue
+		}
+		a, err := nnNormAxis(int(s.outAxes[j]), scans[j][0].Rank()+1)
+		if err != nil {
+			return nil, fmt.Errorf("Scan output %d: %w", nState+j, err)
+		}
+		st, err := cfStack(ctx, scans[j], a, s.outDirs[j] == 1)
+		if err != nil {
+			return nil, fmt.Errorf("Scan output %d: %w", nState+j, err)
+		}
+		res = append(res, st)
+	}
+	return res, nil
 }
 
 // cfAttrInts reads an INTS attribute of length n, zeros when absent.

@@ -109,6 +109,9 @@ func NewEngine(m *graph.Model, opts Options) (*Engine, error) {
 		e.threads = runtime.GOMAXPROCS(0)
 	}
 	opsets := engineOpsetTable(m)
+	if bad := Unsupported(m); len(bad) > 0 {
+		return nil, unsupportedError(bad, opsets)
+	}
 	var errs []error
 	e.main = e.planGraph(m.Graph, opsets, true, &errs)
 	if len(errs) > 0 {
@@ -156,6 +159,35 @@ func Unsupported(m *graph.Model) []*graph.Node {
 	}
 	walk(m.Graph)
 	return out
+}
+
+// unsupportedError names every unsupported node, grouped by operator so that
+// a large model's message stays readable.
+func unsupportedError(bad []*graph.Node, opsets engineOpsets) error {
+	type key struct{ domain, op string }
+	groups := map[key][]string{}
+	var order []key
+	for _, n := range bad {
+		k := key{normDomain(n.Domain), n.OpType}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		name := n.Name
+		if name == "" {
+			name = n.String()
+		}
+		groups[k] = append(groups[k], name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "kernels: %d node(s) use operators the engine does not support:", len(bad))
+	for _, k := range order {
+		op := k.op
+		if k.domain != "" {
+			op = k.domain + "." + k.op
+		}
+		fmt.Fprintf(&b, "\n  %s (opset %d), %d node(s): %s", op, opsets.of(k.domain), len(groups[k]), strings.Join(groups[k], ", "))
+	}
+	return errors.New(b.String())
 }
 
 type engineOpsets map[string]int

@@ -326,7 +326,21 @@ func TestEngineUnsupportedListsEveryNode(t *testing.T) {
 	if err == nil {
 		t.Fatal("NewEngine accepted unsupported operators")
 	}
-	for _, w := range []string{"NoSuchOp_a", "NoSuchOpInside_t", "BadAttr_b", "attribute x is invalid", "3 node(s)"} {
+	for _, w := range []string{"NoSuchOp (opset 1), 1 node(s): NoSuchOp_a", "NoSuchOpInside (opset 1), 1 node(s): NoSuchOpInside_t", "2 node(s)"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	// Once every operator exists, builder errors are all reported too.
+	g.Node = g.Node[1:]
+	g.Node = append(g.Node, engNode("BadAttr", []string{"x"}, []string{"b2"}))
+	g.Output = append(g.Output, engVI("b2", tensor.Float))
+	body.Node[0].OpType = proto.String("AddConst")
+	_, err = NewEngine(engModel(t, g), Options{})
+	if err == nil {
+		t.Fatal("NewEngine accepted nodes whose builders fail")
+	}
+	for _, w := range []string{"BadAttr_b (BadAttr): attribute x is invalid", "BadAttr_b2 (BadAttr): attribute x is invalid", "2 node(s) failed"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}

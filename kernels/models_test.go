@@ -1,0 +1,184 @@
+//go:build ptqengine
+
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/internal/oracle"
+	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// The whole-model cross-check: every output of the engine within 1e-4
+// relative or 1e-5 absolute of ONNX Runtime's on the same inputs.
+const (
+	modelRTol = 1e-4
+	modelATol = 1e-5
+)
+
+// modelCase is one model to cross-check. path returns the model file (it may
+// skip or fail t when an oracle is missing); dims sizes the symbolic
+// dimensions of the inputs by name, and fixed shapes pin whole inputs.
+type modelCase struct {
+	name   string
+	path   func(t *testing.T) string
+	dims   map[string]int   // symbolic dimension name -> size
+	shapes map[string][]int // input name -> full shape, overriding the declared one
+}
+
+func modelPPOCR(name string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		oracle.Require(t, oracle.PPOCROracle)
+		return oracle.PPOCRModel(name)
+	}
+}
+
+// modelFile is a committed model under testmodels/.
+func modelFile(rel string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		p := filepath.Join(oracle.TestModelsDir(), rel)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("committed test model missing: %v", err)
+		}
+		return p
+	}
+}
+
+var modelCases = []modelCase{
+	// PP-OCR declares every spatial dimension symbolic; the sizes are the
+	// ones the models are used at (det on a 640x640 page, rec on a 48-pixel
+	// text line, cls on a 48x192 crop).
+	{name: "ppocr_det", path: modelPPOCR("det"), shapes: map[string][]int{"x": {1, 3, 640, 640}}},
+	{name: "ppocr_rec", path: modelPPOCR("rec"), shapes: map[string][]int{"x": {1, 3, 48, 320}}},
+	{name: "ppocr_cls", path: modelPPOCR("cls"), shapes: map[string][]int{"x": {1, 3, 48, 192}}},
+}
+
+func TestModelsMatchORT(t *testing.T) {
+	oracle.Require(t, oracle.ORTOracle)
+	for _, c := range modelCases {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.path(t)
+			mp, err := onnxio.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := graph.FromProto(mp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := NewEngine(m, Options{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs, err := modelInputs(e.Inputs(), c.dims, c.shapes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Run(inputs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := oracle.ORT(path, inputs, oracle.ORTOptions{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range e.Outputs() {
+				w, ok := want[o.Name]
+				if !ok {
+					t.Errorf("output %q: ONNX Runtime did not return it", o.Name)
+					continue
+				}
+				abs, rel, err := modelCompare(got[o.Name], w)
+				if err != nil {
+					t.Errorf("output %q: %v", o.Name, err)
+					continue
+				}
+				// Printed so the figures show in CI logs without -v.
+				fmt.Printf("models: %s output %q %v: max abs err %.3g, max rel err %.3g\n", c.name, o.Name, w.Shape, abs, rel)
+			}
+		})
+	}
+}
+
+// modelInputs makes deterministic inputs: floats uniform in [0, 1) like a
+// normalised image, integers zero.
+func modelInputs(specs []ValueSpec, dims map[string]int, shapes map[string][]int) (map[string]*tensor.Tensor, error) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	in := map[string]*tensor.Tensor{}
+	for _, s := range specs {
+		shape, ok := shapes[s.Name]
+		if !ok {
+			if s.Shape == nil {
+				return nil, fmt.Errorf("input %q: no declared shape; give one", s.Name)
+			}
+			shape = make([]int, len(s.Shape))
+			for i, d := range s.Shape {
+				switch {
+				case d >= 0:
+					shape[i] = d
+				case dims[s.Params[i]] > 0:
+					shape[i] = dims[s.Params[i]]
+				default:
+					shape[i] = 1
+				}
+			}
+		}
+		t := tensor.New(s.DType, shape...)
+		if d, ok := t.Data.([]float32); ok {
+			for i := range d {
+				d[i] = rng.Float32()
+			}
+		}
+		in[s.Name] = t
+	}
+	return in, nil
+}
+
+// modelCompare returns the largest absolute and relative errors, and an error
+// listing the worst element when any exceeds the tolerance.
+func modelCompare(got, want *tensor.Tensor) (maxAbs, maxRel float64, err error) {
+	if got == nil {
+		return 0, 0, fmt.Errorf("not produced")
+	}
+	if !cfSameShape(got.Shape, want.Shape) {
+		return 0, 0, fmt.Errorf("shape %v, ONNX Runtime %v", got.Shape, want.Shape)
+	}
+	g, gok := confFloats(got)
+	w, wok := confFloats(want)
+	if !gok || !wok {
+		if fmt.Sprint(got.Data) != fmt.Sprint(want.Data) {
+			return 0, 0, fmt.Errorf("%v data differs from ONNX Runtime's", got)
+		}
+		return 0, 0, nil
+	}
+	bad := []int{}
+	for i := range w {
+		d := math.Abs(g[i] - w[i])
+		if math.IsNaN(g[i]) != math.IsNaN(w[i]) {
+			d = math.Inf(1)
+		} else if math.IsNaN(d) {
+			d = 0
+		}
+		maxAbs = max(maxAbs, d)
+		if w[i] != 0 {
+			maxRel = max(maxRel, d/math.Abs(w[i]))
+		}
+		if d > modelATol && d > modelRTol*math.Abs(w[i]) {
+			bad = append(bad, i)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Slice(bad, func(a, b int) bool { return math.Abs(g[bad[a]]-w[bad[a]]) > math.Abs(g[bad[b]]-w[bad[b]]) })
+		i := bad[0]
+		return maxAbs, maxRel, fmt.Errorf("%d of %d elements outside tolerance; worst at %d: got %g, ONNX Runtime %g", len(bad), len(w), i, g[i], w[i])
+	}
+	return maxAbs, maxRel, nil
+}
