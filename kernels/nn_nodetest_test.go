@@ -113,6 +113,10 @@ func nnReadPB(path string) (*tensor.Tensor, error) {
 // compares to the expected outputs with ONNX's tolerances (rtol 1e-3,
 // atol 1e-7) unless tight tolerances are given.
 func nnRunNodeTest(t *testing.T, dir string, ctx *Context) {
+	nnRunNodeTestTol(t, dir, ctx, 1e-3, 1e-7)
+}
+
+func nnRunNodeTestTol(t *testing.T, dir string, ctx *Context, rtol, atol float64) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
 	if err != nil {
@@ -215,7 +219,7 @@ func nnRunNodeTest(t *testing.T, dir string, ctx *Context) {
 			if k < 0 || k >= len(out) || out[k] == nil {
 				t.Fatalf("%s: output %q not produced", filepath.Base(set), vi.GetName())
 			}
-			if err := nnCompare(out[k], want, 1e-3, 1e-7); err != nil {
+			if err := nnCompare(out[k], want, rtol, atol); err != nil {
 				t.Errorf("%s: output %q: %v", filepath.Base(set), vi.GetName(), err)
 			}
 		}
@@ -335,6 +339,23 @@ func TestNNNodes(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) { nnRunNodeTest(t, dir, ctx) })
 			}
+		}
+	}
+}
+
+// TestNNOrtCases runs the single-node cases of testdata/nn_ort, whose
+// expected outputs were produced by ONNX Runtime 1.30 (see make.py there),
+// within the engine's cross-check tolerance.
+func TestNNOrtCases(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "nn_ort", "*", "model.onnx"))
+	if len(dirs) == 0 {
+		t.Fatal("no cases in testdata/nn_ort")
+	}
+	for _, threads := range []int{1, 2} {
+		ctx := &Context{Threads: threads}
+		for _, m := range dirs {
+			dir := filepath.Dir(m)
+			t.Run(fmt.Sprintf("t%d/%s", threads, filepath.Base(dir)), func(t *testing.T) { nnRunNodeTestTol(t, dir, ctx, 1e-4, 1e-5) })
 		}
 	}
 }
