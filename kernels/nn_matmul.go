@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register("Gemm", 7, buildGemm)
+	register("Gemm", 1, buildGemm) // before opset 7 "broadcast" gated what we always do
 	register("MatMul", 1, buildMatMul)
 }
 
