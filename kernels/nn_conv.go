@@ -237,100 +237,129 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 	inVol, kVol := geo.inVol(), geo.kVol()
 	kk := cg * kVol
 	pointwise := kVol == 1 && geo.s == [3]int{1, 1, 1} && geo.pb == [3]int{} && geo.pe == [3]int{}
-	// one (image, group) pair: Y[mg × outVol] = W[g] (mg × kk) · col (kk × outVol) + bias
-	one := func(n, g int, col []float32, threads int, inner *Context) {
-		yo := yd[(n*m+g*mg)*outVol : (n*m+(g+1)*mg)*outVol]
+	// The output columns are cut into tiles so the im2col buffer stays
+	// near the L2 size and the tiles give threads independent work.
+	tile := nnConvTile(kk, outVol)
+	tiles := (outVol + tile - 1) / tile
+	// one (image, group, tile): Y[mg × tile] = W_g (mg × kk) · col (kk × tile) + bias
+	one := func(n, g, t int, col []float32, threads int) {
+		p0, p1 := t*tile, min((t+1)*tile, outVol)
+		w := p1 - p0
+		yo := yd[(n*m+g*mg)*outVol+p0:]
 		xs := xd[(n*c+g*cg)*inVol : (n*c+(g+1)*cg)*inVol]
 		beta := float32(0)
 		if bd != nil {
 			for r := range mg {
 				v := bd[g*mg+r]
-				row := yo[r*outVol : (r+1)*outVol]
+				row := yo[r*outVol : r*outVol+w]
 				for i := range row {
 					row[i] = v
 				}
 			}
 			beta = 1
 		}
-		bmat := xs
+		bmat, ldb := xs[p0:], inVol
 		if !pointwise {
-			nnIm2col(inner, xs, col, &geo, cg)
-			bmat = col
+			nnIm2colTile(xs, col, &geo, cg, p0, p1)
+			bmat, ldb = col, w
 		}
-		nnSgemm(false, false, mg, outVol, kk, 1, wd[g*mg*kk:], kk, bmat, outVol, beta, yo, outVol, threads)
-		o.act.apply(yo)
+		nnSgemm(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, beta, yo, outVol, threads)
+		if o.act.kind != nnActNone {
+			for r := range mg {
+				o.act.apply(yo[r*outVol : r*outVol+w])
+			}
+		}
 	}
 	colLen := 0
 	if !pointwise {
-		colLen = kk * outVol
+		colLen = kk * tile
 	}
 	threads := nnThreads(ctx)
-	jobs := nb * group
-	if jobs >= threads && threads > 1 {
+	jobs := nb * group * tiles
+	if jobs >= 2*threads && threads > 1 {
 		ctx.Parallel(jobs, 1, func(lo, hi int) {
 			p := o.getScratch(colLen)
 			defer o.scratch.Put(p)
 			for j := lo; j < hi; j++ {
-				one(j/group, j%group, *p, 1, nil)
+				one(j/(group*tiles), (j/tiles)%group, j%tiles, *p, 1)
 			}
 		})
 	} else {
 		p := o.getScratch(colLen)
 		defer o.scratch.Put(p)
 		for j := range jobs {
-			one(j/group, j%group, *p, threads, ctx)
+			one(j/(group*tiles), (j/tiles)%group, j%tiles, *p, threads)
 		}
 	}
 	return []*tensor.Tensor{y}, nil
 }
 
+// nnConvTile picks how many output columns one im2col tile holds: about
+// 256 KiB of scratch, at least 256 columns (GEMM efficiency), a multiple of
+// 16, never more than there are.
+func nnConvTile(kk, outVol int) int {
+	t := (1 << 16) / max(kk, 1)
+	t = max(256, t&^15)
+	return min(t, outVol)
+}
+
 // nnIm2col lays the receptive fields of x (cg channels) out as the columns
 // of col: row (c, k0, k1, k2), column (o0, o1, o2). Padding reads as zero.
 func nnIm2col(ctx *Context, x, col []float32, g *nnGeom, cg int) {
-	kVol, inVol, outVol := g.kVol(), g.inVol(), g.outVol()
-	rows := cg * kVol
+	outVol := g.outVol()
+	rows := cg * g.kVol()
 	ctx.Parallel(rows, max(1, 4096/max(outVol, 1)), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			ci, kk := r/kVol, r%kVol
-			k0, k1, k2 := kk/(g.k[1]*g.k[2]), (kk/g.k[2])%g.k[1], kk%g.k[2]
-			dst := col[r*outVol : (r+1)*outVol]
-			xc := x[ci*inVol : (ci+1)*inVol]
-			// valid output range along the innermost axis for this tap
-			off2 := k2*g.d[2] - g.pb[2]
-			lo2, hi2 := nnValidRange(off2, g.s[2], g.in[2], g.out[2])
-			i := 0
-			for o0 := range g.out[0] {
-				i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
-				if i0 < 0 || i0 >= g.in[0] {
-					clear(dst[i : i+g.out[1]*g.out[2]])
-					i += g.out[1] * g.out[2]
-					continue
-				}
-				for o1 := range g.out[1] {
-					i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
-					d := dst[i : i+g.out[2]]
-					i += g.out[2]
-					if i1 < 0 || i1 >= g.in[1] {
-						clear(d)
-						continue
-					}
-					src := xc[(i0*g.in[1]+i1)*g.in[2]:]
-					clear(d[:lo2])
-					clear(d[hi2:])
-					if lo2 >= hi2 {
-						continue
-					}
-					if g.s[2] == 1 {
-						copy(d[lo2:hi2], src[lo2+off2:hi2+off2])
-					} else {
-						for o2 := lo2; o2 < hi2; o2++ {
-							d[o2] = src[o2*g.s[2]+off2]
-						}
-					}
+		nnIm2colRows(x, col, g, lo, hi, 0, outVol)
+	})
+}
+
+// nnIm2colTile fills col (cg·kVol rows × (p1-p0) columns) with the output
+// columns [p0, p1) of the im2col matrix.
+func nnIm2colTile(x, col []float32, g *nnGeom, cg, p0, p1 int) {
+	nnIm2colRows(x, col, g, 0, cg*g.kVol(), p0, p1)
+}
+
+func nnIm2colRows(x, col []float32, g *nnGeom, r0, r1, p0, p1 int) {
+	kVol, inVol := g.kVol(), g.inVol()
+	w := p1 - p0
+	for r := r0; r < r1; r++ {
+		ci, kk := r/kVol, r%kVol
+		k0, k1, k2 := kk/(g.k[1]*g.k[2]), (kk/g.k[2])%g.k[1], kk%g.k[2]
+		dst := col[r*w : (r+1)*w]
+		xc := x[ci*inVol : (ci+1)*inVol]
+		// valid output range along the innermost axis for this tap
+		off2 := k2*g.d[2] - g.pb[2]
+		lo2, hi2 := nnValidRange(off2, g.s[2], g.in[2], g.out[2])
+		for p := p0; p < p1; {
+			o2 := p % g.out[2]
+			o01 := p / g.out[2]
+			o1, o0 := o01%g.out[1], o01/g.out[1]
+			e2 := min(g.out[2], o2+p1-p) // segment [o2, e2) of this output row
+			d := dst[p-p0 : p-p0+e2-o2]
+			p += e2 - o2
+			i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
+			i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+			if i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1] {
+				clear(d)
+				continue
+			}
+			src := xc[(i0*g.in[1]+i1)*g.in[2]:]
+			a, b := max(lo2, o2), min(hi2, e2)
+			if a >= b {
+				clear(d)
+				continue
+			}
+			clear(d[:a-o2])
+			clear(d[b-o2:])
+			if g.s[2] == 1 {
+				copy(d[a-o2:b-o2], src[a+off2:b+off2])
+			} else {
+				for q := a; q < b; q++ {
+					d[q-o2] = src[q*g.s[2]+off2]
 				}
 			}
 		}
-	})
+	}
 }
 
 // nnValidRange is the range [lo, hi) of outputs o in [0, out) with
