@@ -228,7 +228,11 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 	group := o.group
 	cg, mg := c/group, m/group
 	if cg == 1 && group > 1 {
-		convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m)
+		if geo.nd == 2 {
+			convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m)
+		} else {
+			convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m)
+		}
 		if o.act.kind != nnActNone {
 			ctx.Parallel(nb*m, 1, func(lo, hi int) { o.act.apply(yd[lo*outVol : hi*outVol]) })
 		}
@@ -427,6 +431,94 @@ func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) 
 									for o2 := lo2; o2 < hi2; o2++ {
 										dst[o2] += wv * src[o2*g.s[2]+off2]
 									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// convDepthwise2D is the 2-D depthwise path: each channel's plane is copied
+// once into a zero-padded scratch plane so the loops need no bounds tests,
+// with unrolled kernels for the 3x3 shapes of mobile networks.
+func convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) {
+	mult := m / c
+	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
+	kh, kw, sh, sw, dh, dw := g.k[1], g.k[2], g.s[1], g.s[2], g.d[1], g.d[2]
+	ph := max((outH-1)*sh+(kh-1)*dh+1, g.pb[1]+inH)
+	pw := max((outW-1)*sw+(kw-1)*dw+1, g.pb[2]+inW)
+	ctx.Parallel(nb*m, 1, func(lo, hi int) {
+		pad := make([]float32, ph*pw)
+		lastIC := -1
+		for j := lo; j < hi; j++ {
+			n, oc := j/m, j%m
+			ic := n*c + oc/mult
+			if ic != lastIC {
+				clear(pad)
+				xc := x[ic*inH*inW : (ic+1)*inH*inW]
+				for r := range inH {
+					copy(pad[(r+g.pb[1])*pw+g.pb[2]:], xc[r*inW:(r+1)*inW])
+				}
+				lastIC = ic
+			}
+			wc := w[oc*kh*kw : (oc+1)*kh*kw]
+			yo := y[j*outH*outW : (j+1)*outH*outW]
+			bias := float32(0)
+			if b != nil {
+				bias = b[oc]
+			}
+			switch {
+			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 1:
+				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
+				for oh := range outH {
+					r := oh * sh * pw
+					r0 := pad[r : r+outW+2]
+					r1 := pad[r+pw : r+pw+outW+2]
+					r2 := pad[r+2*pw : r+2*pw+outW+2]
+					dst := yo[oh*outW : (oh+1)*outW]
+					for ow := range dst {
+						dst[ow] = bias + w0*r0[ow] + w1*r0[ow+1] + w2*r0[ow+2] +
+							w3*r1[ow] + w4*r1[ow+1] + w5*r1[ow+2] +
+							w6*r2[ow] + w7*r2[ow+1] + w8*r2[ow+2]
+					}
+				}
+			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 2:
+				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
+				for oh := range outH {
+					r := oh * sh * pw
+					r0 := pad[r : r+2*outW+1]
+					r1 := pad[r+pw : r+pw+2*outW+1]
+					r2 := pad[r+2*pw : r+2*pw+2*outW+1]
+					dst := yo[oh*outW : (oh+1)*outW]
+					for ow := range dst {
+						i := 2 * ow
+						dst[ow] = bias + w0*r0[i] + w1*r0[i+1] + w2*r0[i+2] +
+							w3*r1[i] + w4*r1[i+1] + w5*r1[i+2] +
+							w6*r2[i] + w7*r2[i+1] + w8*r2[i+2]
+					}
+				}
+			default:
+				for oh := range outH {
+					dst := yo[oh*outW : (oh+1)*outW]
+					for i := range dst {
+						dst[i] = bias
+					}
+					for ki := range kh {
+						row := pad[(oh*sh+ki*dh)*pw:]
+						for kj := range kw {
+							wv := wc[ki*kw+kj]
+							src := row[kj*dw:]
+							if sw == 1 {
+								src = src[:outW]
+								for ow, v := range src {
+									dst[ow] += wv * v
+								}
+							} else {
+								for ow := range dst {
+									dst[ow] += wv * src[ow*sw]
 								}
 							}
 						}

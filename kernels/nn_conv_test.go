@@ -36,6 +36,10 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{1, 2, 4, 5, 6}, w: []int{4, 1, 2, 3, 2}, group: 2, pads: []int{1, 0, 1, 0, 1, 1}, autoPad: "NOTSET"},
 		{x: []int{1, 5, 9, 9}, w: []int{5, 1, 3, 3}, group: 5, autoPad: "SAME_LOWER", strides: []int{3, 2}},
 		{x: []int{1, 1, 1, 1}, w: []int{1, 1, 3, 3}, group: 1, pads: []int{2, 2, 2, 2}},
+		{x: []int{2, 6, 10, 9}, w: []int{6, 1, 3, 3}, group: 6, pads: []int{1, 1, 1, 1}},
+		{x: []int{1, 4, 10, 9}, w: []int{8, 1, 3, 3}, group: 4, pads: []int{0, 1, 1, 0}, strides: []int{1, 2}},
+		{x: []int{1, 3, 12, 11}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{2, 2, 2, 2}, dil: []int{2, 2}, strides: []int{2, 1}},
+		{x: []int{1, 3, 13}, w: []int{3, 1, 3}, group: 3, pads: []int{1, 1}, strides: []int{2}},
 		// several im2col tiles, tiles splitting output rows
 		{x: []int{1, 64, 20, 23}, w: []int{8, 64, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
 		{x: []int{2, 64, 41, 23}, w: []int{6, 32, 3, 2}, group: 2, strides: []int{2, 1}, pads: []int{1, 0, 1, 1}},
