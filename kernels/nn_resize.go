@@ -375,6 +375,17 @@ func resizeRun[T nnFloat](ctx *Context, x *tensor.Tensor, out []int, plans []*re
 	shape := append([]int(nil), x.Shape...)
 	r := len(shape)
 	anyExt := false
+	y := ctx.NewTensor(x.DType, out...)
+	yd := y.Data.([]T)
+	last := -1 // the axis resampled last writes straight into y
+	for a := r - 1; a >= 0; a-- {
+		if plans[a] != nil {
+			last = a
+		}
+	}
+	if last < 0 {
+		copy(yd, cur)
+	}
 	for a := r - 1; a >= 0; a-- {
 		p := plans[a]
 		if p == nil {
@@ -384,7 +395,39 @@ func resizeRun[T nnFloat](ctx *Context, x *tensor.Tensor, out []int, plans []*re
 		inner := tensor.NumElements(shape[a+1:])
 		in := shape[a]
 		shape[a] = out[a]
-		next := make([]T, outer*out[a]*inner)
+		next := yd
+		if a != last {
+			next = make([]T, outer*out[a]*inner)
+		}
+		if inner == 1 {
+			// last axis: one output row per outer index, gathered directly
+			ctx.Parallel(outer, max(1, 4096/max(out[a], 1)), func(lo, hi int) {
+				for ob := lo; ob < hi; ob++ {
+					src := cur[ob*in : (ob+1)*in]
+					dst := next[ob*out[a] : (ob+1)*out[a]]
+					for j := range dst {
+						if p.ext[j] {
+							continue
+						}
+						idx, w := p.idx[j], p.w[j]
+						if len(idx) == 1 {
+							dst[j] = src[idx[0]]
+							continue
+						}
+						var s float64
+						for t, k := range idx {
+							s += w[t] * float64(src[k])
+						}
+						dst[j] = T(s)
+					}
+				}
+			})
+			for _, e := range p.ext {
+				anyExt = anyExt || e
+			}
+			cur = next
+			continue
+		}
 		ctx.Parallel(outer*out[a], max(1, 4096/max(inner, 1)), func(lo, hi int) {
 			for l := lo; l < hi; l++ {
 				ob, j := l/out[a], l%out[a]
@@ -411,9 +454,6 @@ func resizeRun[T nnFloat](ctx *Context, x *tensor.Tensor, out []int, plans []*re
 		}
 		cur = next
 	}
-	y := ctx.NewTensor(x.DType, out...)
-	yd := y.Data.([]T)
-	copy(yd, cur)
 	if anyExt {
 		idx := make([]int, r)
 		for i := range yd {
