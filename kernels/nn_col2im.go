@@ -60,6 +60,7 @@ func (o *col2ImOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, err
 func col2ImRun[T nnFloat](ctx *Context, x *tensor.Tensor, g *nnGeom, nb, c int, img []int) ([]*tensor.Tensor, error) {
 	y := ctx.NewTensor(x.DType, append([]int{nb, c}, img...)...)
 	xd, yd := x.Data.([]T), y.Data.([]T)
+	clear(yd) // blocks are added in; the buffer may be recycled
 	per := c * g.kVol() * g.outVol()
 	for n := range nb {
 		nnCol2im(ctx, xd[n*per:(n+1)*per], yd[n*c*g.inVol():(n+1)*c*g.inVol()], g, c)

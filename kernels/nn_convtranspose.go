@@ -174,13 +174,17 @@ func convTransposeRun[T nnFloat](o *convTransposeOp, ctx *Context, x, w, b *tens
 	y := ctx.NewTensor(nnDType[T](), append([]int{nb, m}, g.in[3-g.nd:]...)...)
 	yd := y.Data.([]T)
 	yVol := g.inVol()
+	// contributions are added, so start from the bias (or zero: buffers
+	// from ctx.NewTensor may be recycled)
 	for i := range nb * m {
-		if bd != nil {
-			v := bd[i%m]
-			row := yd[i*yVol : (i+1)*yVol]
-			for j := range row {
-				row[j] = v
-			}
+		row := yd[i*yVol : (i+1)*yVol]
+		if bd == nil {
+			clear(row)
+			continue
+		}
+		v := bd[i%m]
+		for j := range row {
+			row[j] = v
 		}
 	}
 	if o.ref {
