@@ -310,7 +310,7 @@ var nnNodeTestPrefixes = []string{
 	"node/test_depthtospace", "node/test_einsum", "node/test_gemm", "node/test_globalaveragepool", "node/test_globalmaxpool",
 	"node/test_hardmax", "node/test_instancenorm", "node/test_layer_normalization", "node/test_logsoftmax", "node/test_lrn",
 	"node/test_matmul_", "node/test_maxpool", "node/test_mvn", "node/test_resize", "node/test_softmax", "node/test_spacetodepth",
-	"node/test_upsample", "node/test_group_normalization", "node/test_lppool", "node/test_col2im",
+	"node/test_upsample", "node/test_maxunpool", "node/test_group_normalization", "node/test_lppool", "node/test_col2im",
 	"pytorch-converted/test_AvgPool", "pytorch-converted/test_BatchNorm", "pytorch-converted/test_Conv",
 	"pytorch-converted/test_Linear", "pytorch-converted/test_LogSoftmax", "pytorch-converted/test_MaxPool",
 	"pytorch-converted/test_PixelShuffle", "pytorch-converted/test_Softmax", "pytorch-converted/test_Softmin",

@@ -134,6 +134,13 @@ case("hardmax11_axis2", "Hardmax", [x], {}, dict(axis=2), opset=11)
 case("depthtospace_crd3", "DepthToSpace", [f32(1, 18, 2, 3)], {}, dict(blocksize=3, mode="CRD"), opset=13)
 case("spacetodepth3", "SpaceToDepth", [f32(2, 2, 6, 3)], {}, dict(blocksize=3), opset=13)
 
+# added later; appended so earlier cases keep their random inputs
+x = f32(2, 3, 4, 5)
+case("lpnorm_p1_axis1", "LpNormalization", [x], {}, dict(axis=1, p=1), opset=1)
+case("lpnorm_p2_last", "LpNormalization", [x], {}, dict(p=2), opset=1)
+case("maxunpool_pads", "MaxUnpool", [f32(1, 2, 3, 3)], {1: np.array([[[[0, 3, 4], [10, 12, 14], [20, 22, 24]], [[25, 27, 29], [35, 37, 39], [45, 47, 49]]]], np.int64)},
+     dict(kernel_shape=[2, 2], strides=[2, 2], pads=[0, 1, 1, 0]), opset=11)
+
 
 def main():
     work = os.path.join(HERE, "_work")
