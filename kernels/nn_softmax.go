@@ -119,10 +119,20 @@ func nnSoftmaxLine[T nnFloat](xs, ys []T, log bool) {
 		m = max(m, v)
 	}
 	var s float64
-	for i, v := range xs {
-		e := T(math.Exp(float64(v - m)))
-		ys[i] = e
-		s += float64(e)
+	if y32, ok := any(ys).([]float32); ok {
+		x32 := any(xs).([]float32)
+		m32 := float32(m)
+		for i, v := range x32 {
+			e := nnExp32(v - m32)
+			y32[i] = e
+			s += float64(e)
+		}
+	} else {
+		for i, v := range xs {
+			e := T(math.Exp(float64(v - m)))
+			ys[i] = e
+			s += float64(e)
+		}
 	}
 	if log {
 		ls := T(math.Log(s))
@@ -135,4 +145,37 @@ func nnSoftmaxLine[T nnFloat](xs, ys []T, log bool) {
 	for i := range ys {
 		ys[i] *= inv
 	}
+}
+
+// nnExp32 is exp for float32 arguments, within 3e-7 relative of the float64
+// math.Exp and several times faster: 2^k·e^r with
+// |r| <= ln2/2 and a degree-7 Taylor polynomial for e^r.
+func nnExp32(x float32) float32 {
+	const (
+		log2e = 1.44269504088896341
+		ln2hi = 0.693145751953125
+		ln2lo = 1.42860682030941723212e-6
+	)
+	switch {
+	case x != x:
+		return x
+	case x > 88.72283:
+		return float32(math.Inf(1))
+	case x < -87.33654:
+		// below the smallest normal; the subnormal tail is negligible here
+		return 0
+	}
+	t := x*log2e + 0.5
+	k := int32(t)
+	if t < float32(k) {
+		k-- // floor for negative t
+	}
+	kf := float32(k)
+	r := x - kf*ln2hi - kf*ln2lo
+	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
+	if k > 127 {
+		// 2^128 is not a float32; scale in two steps
+		return p * 2 * math.Float32frombits(uint32(k+126)<<23)
+	}
+	return p * math.Float32frombits(uint32(k+127)<<23)
 }
