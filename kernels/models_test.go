@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -59,11 +60,37 @@ var modelCases = []modelCase{
 	{name: "ppocr_det", path: modelPPOCR("det"), shapes: map[string][]int{"x": {1, 3, 640, 640}}},
 	{name: "ppocr_rec", path: modelPPOCR("rec"), shapes: map[string][]int{"x": {1, 3, 48, 320}}},
 	{name: "ppocr_cls", path: modelPPOCR("cls"), shapes: map[string][]int{"x": {1, 3, 48, 192}}},
+	{name: "resnet18", path: modelTorchvision("resnet18")},
+	{name: "mobilenet_v2", path: modelTorchvision("mobilenet_v2")},
+	{name: "efficientnet_b0", path: modelTorchvision("efficientnet_b0")},
+	{name: "transformer_encoder", path: modelFile("transformer/encoder.onnx")},
+}
+
+func modelTorchvision(name string) func(t *testing.T) string {
+	return func(t *testing.T) string { return oracle.TorchvisionModel(t, name) }
+}
+
+// modelAllCases adds every committed Fashion-MNIST model to modelCases, so a
+// new one is cross-checked without editing this file.
+func modelAllCases(t *testing.T) []modelCase {
+	cases := append([]modelCase(nil), modelCases...)
+	paths, err := filepath.Glob(filepath.Join(oracle.TestModelsDir(), "fmnist", "*.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Errorf("no models in testmodels/fmnist")
+	}
+	for _, p := range paths {
+		rel, _ := filepath.Rel(oracle.TestModelsDir(), p)
+		cases = append(cases, modelCase{name: "fmnist_" + strings.TrimSuffix(filepath.Base(p), ".onnx"), path: modelFile(rel), dims: map[string]int{"batch": 4}})
+	}
+	return cases
 }
 
 func TestModelsMatchORT(t *testing.T) {
 	oracle.Require(t, oracle.ORTOracle)
-	for _, c := range modelCases {
+	for _, c := range modelAllCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			path := c.path(t)
 			mp, err := onnxio.Load(path)
@@ -126,8 +153,10 @@ func modelInputs(specs []ValueSpec, dims map[string]int, shapes map[string][]int
 					shape[i] = d
 				case dims[s.Params[i]] > 0:
 					shape[i] = dims[s.Params[i]]
+				case i == 0:
+					shape[i] = 1 // a batch
 				default:
-					shape[i] = 1
+					shape[i] = 16 // a sequence length or image side
 				}
 			}
 		}

@@ -1,0 +1,331 @@
+//go:build ptqengine
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/kernels"
+	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+func runCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a model on a data set with the float engine and save its outputs as .npy",
+		ArgsUsage: "MODEL",
+		Description: "Feeds every sample of --data to MODEL and writes each model output to\n" +
+			"DIR/<output name>.npy (characters outside A-Za-z0-9_.- replaced by _), samples stacked\n" +
+			"on the first axis. Outputs are written as they are produced: memory does not grow\n" +
+			"with the number of samples.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "out", Value: ".", Usage: "directory for the output .npy files"},
+			&cli.IntFlag{Name: "batch", Value: 1, Usage: "samples per run when the model's batch dimension is symbolic"},
+			&cli.IntFlag{Name: "threads", Usage: "goroutines per operator (0: all cores)"},
+		}, runDataFlags()...),
+		Action: runAction,
+	}
+}
+
+// runLoadEngine loads and plans a model; threads 0 means all cores. It
+// returns the thread count used.
+func runLoadEngine(path string, threads int) (*kernels.Engine, int, error) {
+	mp, err := onnxio.Load(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := graph.FromProto(mp)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	e, err := kernels.NewEngine(m, kernels.Options{Threads: threads})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return e, threads, nil
+}
+
+func runAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("run: want one MODEL argument, got %d", c.NArg())
+	}
+	if c.String("data") == "" {
+		return errors.New("run: --data is required")
+	}
+	e, _, err := runLoadEngine(c.Args().First(), c.Int("threads"))
+	if err != nil {
+		return err
+	}
+	batch := c.Int("batch")
+	if batch < 1 {
+		return fmt.Errorf("run: --batch %d, want at least 1", batch)
+	}
+	if batch > 1 && !runSymbolicBatch(e.Inputs()) {
+		fmt.Fprintf(c.App.ErrWriter, "run: the model's batch dimension is fixed; feeding one sample at a time\n")
+		batch = 1
+	}
+	r, err := runOpenData(c, e.Inputs())
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	outDir := c.String("out")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	w, err := newRunWriter(outDir, e.Outputs())
+	if err != nil {
+		return err
+	}
+	n, err := runFeed(e, r, batch, w)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "ran %d samples; wrote %s\n", n, strings.Join(w.paths(), ", "))
+	return nil
+}
+
+// runSymbolicBatch reports whether every input's first dimension is symbolic
+// (or undeclared), so that several samples can go in one run.
+func runSymbolicBatch(specs []kernels.ValueSpec) bool {
+	for _, s := range specs {
+		if len(s.Shape) == 0 || s.Shape[0] >= 0 {
+			return false
+		}
+	}
+	return len(specs) > 0
+}
+
+// runSource is the part of dataset.Reader that runFeed uses.
+type runSource interface {
+	Next() (map[string]*tensor.Tensor, error)
+}
+
+// runFeed runs every sample of r through e, batch samples per run, and
+// appends the outputs to w. It returns the number of samples.
+func runFeed(e *kernels.Engine, r runSource, batch int, w *runWriter) (int, error) {
+	total := 0
+	pending := make([]map[string]*tensor.Tensor, 0, batch)
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		in, err := runConcat(pending, e.Inputs())
+		if err != nil {
+			return fmt.Errorf("samples %d-%d: %w", total, total+len(pending)-1, err)
+		}
+		out, err := e.Run(in, nil)
+		if err != nil {
+			return fmt.Errorf("samples %d-%d: %w", total, total+len(pending)-1, err)
+		}
+		if err := w.Append(out); err != nil {
+			return err
+		}
+		total += len(pending)
+		pending = pending[:0]
+		return nil
+	}
+	for {
+		s, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return total, fmt.Errorf("sample %d: %w", total+len(pending), err)
+		}
+		pending = append(pending, s)
+		if len(pending) == batch {
+			if err := flush(); err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, flush()
+}
+
+// runConcat joins samples along the first axis. A sample whose rank is one
+// less than the model input's gets a leading batch axis of 1 first.
+func runConcat(samples []map[string]*tensor.Tensor, specs []kernels.ValueSpec) (map[string]*tensor.Tensor, error) {
+	out := map[string]*tensor.Tensor{}
+	for name := range samples[0] {
+		var want *kernels.ValueSpec
+		for i := range specs {
+			if specs[i].Name == name {
+				want = &specs[i]
+			}
+		}
+		parts := make([]*tensor.Tensor, len(samples))
+		for i, s := range samples {
+			t, ok := s[name]
+			if !ok {
+				return nil, fmt.Errorf("input %q missing from sample %d", name, i)
+			}
+			if want != nil && want.Shape != nil && len(t.Shape) == len(want.Shape)-1 {
+				t = &tensor.Tensor{DType: t.DType, Shape: append([]int{1}, t.Shape...), Data: t.Data}
+			}
+			parts[i] = t
+		}
+		if len(parts) == 1 {
+			out[name] = parts[0]
+			continue
+		}
+		t, err := runConcatFirst(parts)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", name, err)
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+func runConcatFirst(parts []*tensor.Tensor) (*tensor.Tensor, error) {
+	first := parts[0]
+	if first.Rank() == 0 {
+		return nil, errors.New("cannot batch scalars")
+	}
+	rows := 0
+	for i, p := range parts {
+		if p.DType != first.DType || p.Rank() != first.Rank() || !sameInts(p.Shape[1:], first.Shape[1:]) {
+			return nil, fmt.Errorf("sample %d is %v, sample 0 %v: cannot batch them", i, p, first)
+		}
+		rows += p.Shape[0]
+	}
+	shape := append([]int{rows}, first.Shape[1:]...)
+	out := tensor.New(first.DType, shape...)
+	off := 0
+	for _, p := range parts {
+		off += runCopyAt(out.Data, p.Data, off)
+	}
+	return out, nil
+}
+
+// runCopyAt copies src into dst at element offset off and returns len(src).
+func runCopyAt(dst, src any, off int) int {
+	switch d := dst.(type) {
+	case []float32:
+		return copy(d[off:], src.([]float32))
+	case []float64:
+		return copy(d[off:], src.([]float64))
+	case []int64:
+		return copy(d[off:], src.([]int64))
+	case []int32:
+		return copy(d[off:], src.([]int32))
+	case []int16:
+		return copy(d[off:], src.([]int16))
+	case []int8:
+		return copy(d[off:], src.([]int8))
+	case []uint8:
+		return copy(d[off:], src.([]uint8))
+	case []uint16:
+		return copy(d[off:], src.([]uint16))
+	case []uint32:
+		return copy(d[off:], src.([]uint32))
+	case []uint64:
+		return copy(d[off:], src.([]uint64))
+	case []bool:
+		return copy(d[off:], src.([]bool))
+	}
+	panic(fmt.Sprintf("run: cannot batch %T", dst))
+}
+
+// runWriter streams each graph output to its own .npy file.
+type runWriter struct {
+	dir     string
+	outputs []kernels.ValueSpec
+	files   map[string]string // output name -> file path
+	streams map[string]*npyStream
+}
+
+// runFileName maps an output name to a file name: characters outside
+// A-Za-z0-9_.- become _.
+func runFileName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	s := string(b)
+	if s == "" || s == "." || s == ".." {
+		s = "_" + s
+	}
+	return s + ".npy"
+}
+
+func newRunWriter(dir string, outputs []kernels.ValueSpec) (*runWriter, error) {
+	w := &runWriter{dir: dir, outputs: outputs, files: map[string]string{}, streams: map[string]*npyStream{}}
+	used := map[string]string{}
+	for _, o := range outputs {
+		f := runFileName(o.Name)
+		if prev, dup := used[f]; dup {
+			return nil, fmt.Errorf("outputs %q and %q would both be written to %s", prev, o.Name, f)
+		}
+		used[f] = o.Name
+		w.files[o.Name] = filepath.Join(dir, f)
+	}
+	return w, nil
+}
+
+// Append writes one run's outputs; the first dimension is the sample axis
+// (a scalar output counts as one row).
+func (w *runWriter) Append(out map[string]*tensor.Tensor) error {
+	for _, o := range w.outputs {
+		t := out[o.Name]
+		if t == nil {
+			return fmt.Errorf("output %q was not produced", o.Name)
+		}
+		if t.Rank() == 0 {
+			t = &tensor.Tensor{DType: t.DType, Shape: []int{1}, Data: t.Data}
+		}
+		s := w.streams[o.Name]
+		if s == nil {
+			var err error
+			if s, err = newNPYStream(w.files[o.Name], t.DType, t.Shape[1:]); err != nil {
+				return err
+			}
+			w.streams[o.Name] = s
+		}
+		if err := s.Append(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close finishes every file.
+func (w *runWriter) Close() error {
+	var errs []error
+	for _, o := range w.outputs {
+		if s := w.streams[o.Name]; s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *runWriter) paths() []string {
+	var ps []string
+	for _, o := range w.outputs {
+		if w.streams[o.Name] != nil {
+			ps = append(ps, w.files[o.Name])
+		}
+	}
+	return ps
+}

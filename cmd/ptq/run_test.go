@@ -1,0 +1,180 @@
+//go:build ptqengine
+
+package main
+
+import (
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/internal/oracle"
+	"github.com/ptq-dev/ptq/kernels"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// runTestModel is Y = X·W (Gemm) with X float32[batch,3] (or [1,3] when
+// fixedBatch) and W = [[1 2] [3 4] [5 6]]; the output is named "y:0" to
+// exercise file-name sanitising.
+func runTestModel(t *testing.T, fixedBatch bool) *kernels.Engine {
+	t.Helper()
+	dim := func(p string, v int64) *onnx.TensorShapeProto_Dimension {
+		if p != "" {
+			return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: p}}
+		}
+		return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	}
+	vi := func(name string, d0 *onnx.TensorShapeProto_Dimension, d1 int64) *onnx.ValueInfoProto {
+		return &onnx.ValueInfoProto{Name: proto.String(name), Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
+			ElemType: proto.Int32(int32(tensor.Float)),
+			Shape:    &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{d0, dim("", d1)}},
+		}}}}
+	}
+	batch := dim("batch", 0)
+	if fixedBatch {
+		batch = dim("", 1)
+	}
+	mp := &onnx.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
+		Graph: &onnx.GraphProto{
+			Name: proto.String("gemm"),
+			Node: []*onnx.NodeProto{{OpType: proto.String("Gemm"), Input: []string{"x", "w"}, Output: []string{"y:0"}}},
+			Initializer: []*onnx.TensorProto{{Name: proto.String("w"), DataType: proto.Int32(int32(tensor.Float)),
+				Dims: []int64{3, 2}, FloatData: []float32{1, 2, 3, 4, 5, 6}}},
+			Input:  []*onnx.ValueInfoProto{vi("x", batch, 3)},
+			Output: []*onnx.ValueInfoProto{vi("y:0", batch, 2)},
+		},
+	}
+	m, err := graph.FromProto(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kernels.NewEngine(m, kernels.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// runFakeSource yields n samples x_i = [i, i+1, i+2], shaped [3] (no batch
+// axis, as a .npy row would be).
+type runFakeSource struct{ i, n int }
+
+func (s *runFakeSource) Next() (map[string]*tensor.Tensor, error) {
+	if s.i == s.n {
+		return nil, io.EOF
+	}
+	v := float32(s.i)
+	s.i++
+	return map[string]*tensor.Tensor{"x": tensor.FromFloat32([]float32{v, v + 1, v + 2}, 3)}, nil
+}
+
+func TestRunFeedStreamsAllSamples(t *testing.T) {
+	cases := []struct {
+		name       string
+		fixed      bool
+		n, batch   int
+		wantOnDisk int
+	}{
+		{"batched, last batch short", false, 11, 4, 11},
+		{"one at a time", false, 5, 1, 5},
+		{"fixed batch dimension", true, 3, 1, 3},
+		{"no samples", false, 0, 4, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := runTestModel(t, c.fixed)
+			dir := t.TempDir()
+			w, err := newRunWriter(dir, e.Outputs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := runFeed(e, &runFakeSource{n: c.n}, c.batch, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n != c.n {
+				t.Errorf("fed %d samples, want %d", n, c.n)
+			}
+			path := filepath.Join(dir, "y_0.npy")
+			if c.wantOnDisk < 0 {
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("%s written for zero samples", path)
+				}
+				return
+			}
+			got, err := oracle.ReadNPY(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Shape) != 2 || got.Shape[0] != c.wantOnDisk || got.Shape[1] != 2 {
+				t.Fatalf("shape %v, want [%d 2]", got.Shape, c.wantOnDisk)
+			}
+			y := got.Float32()
+			for i := range c.n {
+				v := float64(i)
+				// [v v+1 v+2]·W = [9v+13, 12v+16]
+				if math.Abs(float64(y[2*i])-(9*v+13)) > 1e-4 || math.Abs(float64(y[2*i+1])-(12*v+16)) > 1e-4 {
+					t.Fatalf("row %d = %v, want [%v %v]", i, y[2*i:2*i+2], 9*v+13, 12*v+16)
+				}
+			}
+		})
+	}
+}
+
+func TestRunFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"logits":          "logits.npy",
+		"y:0":             "y_0.npy",
+		"a/b c":           "a_b_c.npy",
+		"..":              "_...npy",
+		"sigmoid_0.tmp-1": "sigmoid_0.tmp-1.npy",
+	} {
+		if got := runFileName(in); got != want {
+			t.Errorf("runFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestBenchInputsAndStats(t *testing.T) {
+	e := runTestModel(t, false)
+	shapes, err := benchParseShapes([]string{"x=5,3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := benchInputs(e.Inputs(), shapes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := in["x"].Shape; len(s) != 2 || s[0] != 5 || s[1] != 3 {
+		t.Errorf("x shape %v, want [5 3]", s)
+	}
+	if _, err := e.Run(in, nil); err != nil {
+		t.Errorf("bench inputs do not run: %v", err)
+	}
+	in, err = benchInputs(e.Inputs(), map[string][]int{})
+	if err != nil || in["x"].Shape[0] != 1 {
+		t.Errorf("default shape: %v, %v; want symbolic batch as 1", in["x"], err)
+	}
+	if _, err := benchInputs(e.Inputs(), map[string][]int{"nope": {1}}); err == nil {
+		t.Error("unknown --shape input accepted")
+	}
+	for _, bad := range []string{"x", "x=1,a", "=1"} {
+		if _, err := benchParseShapes([]string{bad}); err == nil {
+			t.Errorf("--shape %q accepted", bad)
+		}
+	}
+	med, lo, mean := benchStats([]float64{5, 1, 3, 2})
+	if med != 2.5 || lo != 1 || mean != 2.75 {
+		t.Errorf("benchStats = %v %v %v, want 2.5 1 2.75", med, lo, mean)
+	}
+}
