@@ -1,0 +1,316 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// This file holds the type plumbing shared by the elementwise, shape and
+// reduction operators: moving elements of any type by index, and converting
+// the half-precision types through float32.
+
+// takeAny returns src[idx[i]] for every i, for any element slice; an index
+// of -1 yields the zero value.
+func takeAny(src any, idx []int) any {
+	switch s := src.(type) {
+	case []float32:
+		return take(s, idx)
+	case []float64:
+		return take(s, idx)
+	case []int64:
+		return take(s, idx)
+	case []int32:
+		return take(s, idx)
+	case []int16:
+		return take(s, idx)
+	case []int8:
+		return take(s, idx)
+	case []uint8:
+		return take(s, idx)
+	case []uint16:
+		return take(s, idx)
+	case []uint32:
+		return take(s, idx)
+	case []uint64:
+		return take(s, idx)
+	case []bool:
+		return take(s, idx)
+	case []string:
+		return take(s, idx)
+	case []complex64:
+		return take(s, idx)
+	case []complex128:
+		return take(s, idx)
+	}
+	panic(fmt.Sprintf("kernels: no element plumbing for %T", src))
+}
+
+func take[T any](s []T, idx []int) []T {
+	d := make([]T, len(idx))
+	for i, j := range idx {
+		if j >= 0 {
+			d[i] = s[j]
+		}
+	}
+	return d
+}
+
+// takeTensor builds a tensor of the given shape whose elements are
+// t's elements at idx.
+func takeTensor(t *tensor.Tensor, idx []int, shape []int) *tensor.Tensor {
+	return &tensor.Tensor{DType: t.DType, Shape: append([]int{}, shape...), Data: takeAny(t.Data, idx)}
+}
+
+// sliceAny returns s[lo:hi] for any element slice (sharing memory).
+func sliceAny(src any, lo, hi int) any {
+	switch s := src.(type) {
+	case []float32:
+		return s[lo:hi]
+	case []float64:
+		return s[lo:hi]
+	case []int64:
+		return s[lo:hi]
+	case []int32:
+		return s[lo:hi]
+	case []int16:
+		return s[lo:hi]
+	case []int8:
+		return s[lo:hi]
+	case []uint8:
+		return s[lo:hi]
+	case []uint16:
+		return s[lo:hi]
+	case []uint32:
+		return s[lo:hi]
+	case []uint64:
+		return s[lo:hi]
+	case []bool:
+		return s[lo:hi]
+	case []string:
+		return s[lo:hi]
+	case []complex64:
+		return s[lo:hi]
+	case []complex128:
+		return s[lo:hi]
+	}
+	panic(fmt.Sprintf("kernels: no element plumbing for %T", src))
+}
+
+// copyAny copies src into dst (same element type) and returns the count.
+func copyAny(dst, src any) int {
+	switch d := dst.(type) {
+	case []float32:
+		return copy(d, src.([]float32))
+	case []float64:
+		return copy(d, src.([]float64))
+	case []int64:
+		return copy(d, src.([]int64))
+	case []int32:
+		return copy(d, src.([]int32))
+	case []int16:
+		return copy(d, src.([]int16))
+	case []int8:
+		return copy(d, src.([]int8))
+	case []uint8:
+		return copy(d, src.([]uint8))
+	case []uint16:
+		return copy(d, src.([]uint16))
+	case []uint32:
+		return copy(d, src.([]uint32))
+	case []uint64:
+		return copy(d, src.([]uint64))
+	case []bool:
+		return copy(d, src.([]bool))
+	case []string:
+		return copy(d, src.([]string))
+	case []complex64:
+		return copy(d, src.([]complex64))
+	case []complex128:
+		return copy(d, src.([]complex128))
+	}
+	panic(fmt.Sprintf("kernels: no element plumbing for %T", dst))
+}
+
+// cloneTensor copies t (Ops return new tensors, never their inputs).
+func cloneTensor(t *tensor.Tensor) *tensor.Tensor {
+	return t.Clone()
+}
+
+// reshaped returns a copy of t with another shape.
+func reshaped(t *tensor.Tensor, shape []int) *tensor.Tensor {
+	c := t.Clone()
+	c.Shape = append([]int{}, shape...)
+	return c
+}
+
+// isHalf reports the 16-bit float types, which are computed in float32.
+func isHalf(dt tensor.DType) bool { return dt == tensor.Float16 || dt == tensor.BFloat16 }
+
+// halfToF32 widens a float16 or bfloat16 tensor to float32.
+func halfToF32(t *tensor.Tensor) *tensor.Tensor {
+	src := t.Data.([]uint16)
+	d := make([]float32, len(src))
+	if t.DType == tensor.BFloat16 {
+		for i, v := range src {
+			d[i] = tensor.BFloat16ToFloat32(v)
+		}
+	} else {
+		for i, v := range src {
+			d[i] = tensor.Float16ToFloat32(v)
+		}
+	}
+	return &tensor.Tensor{DType: tensor.Float, Shape: t.Shape, Data: d}
+}
+
+// f32ToHalf narrows a float32 tensor to dt (Float16 or BFloat16).
+func f32ToHalf(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	src := t.Data.([]float32)
+	d := make([]uint16, len(src))
+	if dt == tensor.BFloat16 {
+		for i, v := range src {
+			d[i] = tensor.Float32ToBFloat16(v)
+		}
+	} else {
+		for i, v := range src {
+			d[i] = tensor.Float32ToFloat16(v)
+		}
+	}
+	return &tensor.Tensor{DType: dt, Shape: t.Shape, Data: d}
+}
+
+// asFloat64s reads any numeric or bool tensor as float64 values.
+func asFloat64s(t *tensor.Tensor) ([]float64, error) {
+	if isHalf(t.DType) {
+		t = halfToF32(t)
+	}
+	switch d := t.Data.(type) {
+	case []float32:
+		return convSlice[float32, float64](d), nil
+	case []float64:
+		return d, nil
+	case []int64:
+		return convSlice[int64, float64](d), nil
+	case []int32:
+		return convSlice[int32, float64](d), nil
+	case []int16:
+		return convSlice[int16, float64](d), nil
+	case []int8:
+		return convSlice[int8, float64](d), nil
+	case []uint8:
+		return convSlice[uint8, float64](d), nil
+	case []uint16:
+		return convSlice[uint16, float64](d), nil
+	case []uint32:
+		return convSlice[uint32, float64](d), nil
+	case []uint64:
+		return convSlice[uint64, float64](d), nil
+	case []bool:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			if v {
+				out[i] = 1
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("element type %v is not numeric", t.DType)
+}
+
+func convSlice[S, D elemNum](s []S) []D {
+	d := make([]D, len(s))
+	for i, v := range s {
+		d[i] = D(v)
+	}
+	return d
+}
+
+// asInts reads an integer tensor as ints (int64 or int32 indices).
+func asInts(t *tensor.Tensor, what string) ([]int, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%s: missing input", what)
+	}
+	switch d := t.Data.(type) {
+	case []int64:
+		out := make([]int, len(d))
+		for i, v := range d {
+			out[i] = int(v)
+		}
+		return out, nil
+	case []int32:
+		out := make([]int, len(d))
+		for i, v := range d {
+			out[i] = int(v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s: want int64 or int32, got %v", what, t.DType)
+}
+
+// fromFloat64s builds a tensor of type dt from float64 values, converting
+// with Go's rules (truncation toward zero for integers).
+func fromFloat64s(v []float64, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	t := tensor.New(dt, shape...)
+	switch d := t.Data.(type) {
+	case []float32:
+		for i, x := range v {
+			d[i] = float32(x)
+		}
+	case []float64:
+		copy(d, v)
+	case []int64:
+		for i, x := range v {
+			d[i] = int64(x)
+		}
+	case []int32:
+		for i, x := range v {
+			d[i] = int32(x)
+		}
+	case []int16:
+		for i, x := range v {
+			d[i] = int16(x)
+		}
+	case []int8:
+		for i, x := range v {
+			d[i] = int8(x)
+		}
+	case []uint8:
+		for i, x := range v {
+			d[i] = uint8(x)
+		}
+	case []uint16:
+		if isHalf(dt) {
+			for i, x := range v {
+				if dt == tensor.BFloat16 {
+					d[i] = tensor.Float32ToBFloat16(float32(x))
+				} else {
+					d[i] = tensor.Float32ToFloat16(float32(x))
+				}
+			}
+		} else {
+			for i, x := range v {
+				d[i] = uint16(x)
+			}
+		}
+	case []uint32:
+		for i, x := range v {
+			d[i] = uint32(x)
+		}
+	case []uint64:
+		for i, x := range v {
+			d[i] = uint64(x)
+		}
+	case []bool:
+		for i, x := range v {
+			d[i] = x != 0
+		}
+	default:
+		return nil, fmt.Errorf("element type %v is not numeric", dt)
+	}
+	return t, nil
+}
+
+func isNaN[T elemNum](v T) bool { return v != v }
+
+var _ = math.NaN
