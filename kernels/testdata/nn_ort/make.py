@@ -141,6 +141,12 @@ case("lpnorm_p2_last", "LpNormalization", [x], {}, dict(p=2), opset=1)
 case("maxunpool_pads", "MaxUnpool", [f32(1, 2, 3, 3)], {1: np.array([[[[0, 3, 4], [10, 12, 14], [20, 22, 24]], [[25, 27, 29], [35, 37, 39], [45, 47, 49]]]], np.int64)},
      dict(kernel_shape=[2, 2], strides=[2, 2], pads=[0, 1, 1, 0]), opset=11)
 
+case("resize_pytorch_half_pixel_out1_cubic", "Resize", [f32(1, 2, 6, 7)], {1: None, 2: None, 3: np.array([1, 2, 1, 4], np.int64)},
+     dict(mode="cubic", coordinate_transformation_mode="pytorch_half_pixel"), opset=13)
+# Not here on purpose: align_corners with scales whose scale*size is not an
+# integer. ONNX's reference (and its conformance data) divides by
+# scale*size-1, ONNX Runtime by output_size-1; we follow ONNX.
+
 
 def main():
     work = os.path.join(HERE, "_work")
