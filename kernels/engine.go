@@ -21,7 +21,17 @@ type Options struct {
 	// Threads is how many goroutines an operator may use; 0 means
 	// runtime.GOMAXPROCS(0).
 	Threads int
+
+	// AllowNaN accepts NaN in float inputs. By default Run rejects them: a
+	// NaN in calibration data silently poisons every range computed from it.
+	AllowNaN bool
 }
+
+// ErrUnsupported is wrapped by builders for operator versions or attribute
+// combinations they do not implement (for example pre-opset-7 broadcasting).
+// Such nodes are reported like nodes of an unknown operator: by Unsupported,
+// by NewEngine's error and as unsupported (not failed) in the conformance test.
+var ErrUnsupported = errors.New("not supported by ptq's engine")
 
 // Hook sees every tensor a node produces, as soon as it is produced: the
 // value's name, the producing node and the data. It must not keep or modify
@@ -70,12 +80,13 @@ func (s ValueSpec) String() string {
 // initializers converted, the lifetime of every intermediate tensor computed)
 // and may then run any number of times, also from several goroutines at once.
 type Engine struct {
-	model   *graph.Model
-	threads int
-	main    *enginePlan
-	plans   map[*graph.Graph]*enginePlan // every subgraph, by identity
-	inputs  []ValueSpec
-	outputs []ValueSpec
+	model    *graph.Model
+	threads  int
+	allowNaN bool
+	main     *enginePlan
+	plans    map[*graph.Graph]*enginePlan // every subgraph, by identity
+	inputs   []ValueSpec
+	outputs  []ValueSpec
 }
 
 // enginePlan is one graph ready to run: steps in dependency order, constants
@@ -104,16 +115,31 @@ func NewEngine(m *graph.Model, opts Options) (*Engine, error) {
 	if m == nil || m.Graph == nil {
 		return nil, errors.New("kernels: nil model")
 	}
-	e := &Engine{model: m, threads: opts.Threads, plans: map[*graph.Graph]*enginePlan{}}
+	e := &Engine{model: m, threads: opts.Threads, allowNaN: opts.AllowNaN, plans: map[*graph.Graph]*enginePlan{}}
 	if e.threads <= 0 {
 		e.threads = runtime.GOMAXPROCS(0)
 	}
 	opsets := engineOpsetTable(m)
-	if bad := Unsupported(m); len(bad) > 0 {
-		return nil, unsupportedError(bad, opsets)
-	}
 	var errs []error
 	e.main = e.planGraph(m.Graph, opsets, true, &errs)
+	var bad []*nodeError
+	var other []error
+	for _, err := range errs {
+		var ne *nodeError
+		if errors.As(err, &ne) && ne.unsupported {
+			bad = append(bad, ne)
+		} else {
+			other = append(other, err)
+		}
+	}
+	if len(bad) > 0 {
+		// Unsupported operators first: they are what a user can act on.
+		err := unsupportedError(bad, opsets)
+		if len(other) > 0 {
+			err = fmt.Errorf("%w\nand %d node(s) failed: %w", err, len(other), errors.Join(other...))
+		}
+		return nil, err
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("kernels: cannot run model (%d node(s) failed): %w", len(errs), errors.Join(errs...))
 	}
@@ -137,7 +163,8 @@ func (e *Engine) Inputs() []ValueSpec { return e.inputs }
 func (e *Engine) Outputs() []ValueSpec { return e.outputs }
 
 // Unsupported returns every node of m, including nodes inside subgraphs, whose
-// operator the engine has no kernel for at the model's opset.
+// operator the engine has no kernel for at the model's opset, or whose
+// builder reports ErrUnsupported for its attributes.
 func Unsupported(m *graph.Model) []*graph.Node {
 	if m == nil || m.Graph == nil {
 		return nil
@@ -147,8 +174,11 @@ func Unsupported(m *graph.Model) []*graph.Node {
 	var walk func(g *graph.Graph)
 	walk = func(g *graph.Graph) {
 		for _, n := range g.Nodes {
-			if !Supported(n.Domain, n.OpType, opsets.of(n.Domain)) {
-				out = append(out, n)
+			if _, err := buildNode(n, opsets.of(n.Domain)); err != nil {
+				var ne *nodeError
+				if errors.As(err, &ne) && ne.unsupported {
+					out = append(out, n)
+				}
 			}
 			for _, name := range engineKeys(n.Subgraphs) {
 				for _, sg := range n.Subgraphs[name] {
@@ -161,13 +191,42 @@ func Unsupported(m *graph.Model) []*graph.Node {
 	return out
 }
 
+// nodeError is a node that could not be built; unsupported marks an unknown
+// operator or a builder's ErrUnsupported.
+type nodeError struct {
+	node        *graph.Node
+	unsupported bool
+	err         error
+}
+
+func (e *nodeError) Error() string { return e.err.Error() }
+func (e *nodeError) Unwrap() error { return e.err }
+
+// buildNode is Build with the failure classified.
+func buildNode(n *graph.Node, opset int) (Op, error) {
+	if !Supported(n.Domain, n.OpType, opset) {
+		return nil, &nodeError{node: n, unsupported: true, err: fmt.Errorf("node %s: unsupported operator %s (opset %d)", n, n.OpType, opset)}
+	}
+	op, err := Build(n, opset)
+	if err != nil {
+		return nil, &nodeError{node: n, unsupported: errors.Is(err, ErrUnsupported), err: err}
+	}
+	return op, nil
+}
+
 // unsupportedError names every unsupported node, grouped by operator so that
 // a large model's message stays readable.
-func unsupportedError(bad []*graph.Node, opsets engineOpsets) error {
+func unsupportedError(bad []*nodeError, opsets engineOpsets) error {
 	type key struct{ domain, op string }
 	groups := map[key][]string{}
 	var order []key
-	for _, n := range bad {
+	var partly []string // supported operators whose attributes or version are not
+	for _, ne := range bad {
+		n := ne.node
+		if Supported(n.Domain, n.OpType, opsets.of(n.Domain)) {
+			partly = append(partly, ne.Error())
+			continue
+		}
 		k := key{normDomain(n.Domain), n.OpType}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
@@ -186,6 +245,9 @@ func unsupportedError(bad []*graph.Node, opsets engineOpsets) error {
 			op = k.domain + "." + k.op
 		}
 		fmt.Fprintf(&b, "\n  %s (opset %d), %d node(s): %s", op, opsets.of(k.domain), len(groups[k]), strings.Join(groups[k], ", "))
+	}
+	for _, p := range partly {
+		fmt.Fprintf(&b, "\n  %s", p)
 	}
 	return errors.New(b.String())
 }
@@ -271,7 +333,7 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 	lastUse := map[string]int{}
 	for i, n := range order {
 		s := engineStep{node: n}
-		op, err := Build(n, opsets.of(n.Domain))
+		op, err := buildNode(n, opsets.of(n.Domain))
 		if err != nil {
 			*errs = append(*errs, err)
 		}
@@ -605,7 +667,7 @@ func (e *Engine) checkInputs(inputs map[string]*tensor.Tensor) error {
 			errs = append(errs, fmt.Errorf("input %q: shape %v needs %d elements, data has %d", s.Name, t.Shape, t.Len(), engineDataLen(t.Data)))
 			continue
 		}
-		if i, ok := engineFirstNaN(t); ok {
+		if i, ok := engineFirstNaN(t); ok && !e.allowNaN {
 			errs = append(errs, fmt.Errorf("input %q: NaN at flat index %d (of %v)", s.Name, i, t))
 		}
 	}

@@ -61,6 +61,13 @@ func init() {
 			return nil, errors.New("deliberate failure")
 		}), nil
 	})
+	// Legacy builds only with attribute legacy=0.
+	registerDomain(engTestDomain, "Legacy", 1, func(n *graph.Node, _ int) (Op, error) {
+		if n.AttrInt("legacy", 0) != 0 {
+			return nil, fmt.Errorf("legacy mode: %w", ErrUnsupported)
+		}
+		return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return in[:1], nil }), nil
+	})
 	// BadAttr fails to build.
 	registerDomain(engTestDomain, "BadAttr", 1, func(n *graph.Node, _ int) (Op, error) {
 		return nil, errors.New("attribute x is invalid")
@@ -296,6 +303,17 @@ func TestEngineInputErrors(t *testing.T) {
 	if _, err := e.Run(map[string]*tensor.Tensor{"x": good(), "y": good()}, nil); err != nil {
 		t.Errorf("valid inputs: %v", err)
 	}
+	lenient, err := NewEngine(engModel(t, g), Options{AllowNaN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lenient.Run(map[string]*tensor.Tensor{"x": good(), "y": nan}, nil)
+	if err != nil {
+		t.Fatalf("AllowNaN: %v", err)
+	}
+	if v := out["z"].Float32()[4]; v == v {
+		t.Errorf("AllowNaN: z[4] = %v, want NaN to flow through", v)
+	}
 }
 
 func TestEngineUnsupportedListsEveryNode(t *testing.T) {
@@ -309,6 +327,8 @@ func TestEngineUnsupportedListsEveryNode(t *testing.T) {
 		[]*onnx.NodeProto{
 			engNode("NoSuchOp", []string{"x"}, []string{"a"}),
 			engNode("BadAttr", []string{"a"}, []string{"b"}),
+			engNode("Legacy", []string{"a"}, []string{"l1"}, engIntAttr("legacy", 1)),
+			engNode("Legacy", []string{"a"}, []string{"l0"}),
 			engNode("If", []string{"c"}, []string{"y"}, engGraphAttr("then_branch", body), engGraphAttr("else_branch", els)),
 		},
 		[]*onnx.ValueInfoProto{engVI("x", tensor.Float), engVI("c", tensor.Bool)},
@@ -319,19 +339,21 @@ func TestEngineUnsupportedListsEveryNode(t *testing.T) {
 	for _, n := range Unsupported(m) {
 		names = append(names, n.OpType)
 	}
-	if !slices.Equal(names, []string{"NoSuchOp", "NoSuchOpInside"}) {
-		t.Errorf("Unsupported = %v, want [NoSuchOp NoSuchOpInside]", names)
+	if !slices.Equal(names, []string{"NoSuchOp", "Legacy", "NoSuchOpInside"}) {
+		t.Errorf("Unsupported = %v, want [NoSuchOp Legacy NoSuchOpInside]", names)
 	}
 	_, err := NewEngine(m, Options{})
 	if err == nil {
 		t.Fatal("NewEngine accepted unsupported operators")
 	}
-	for _, w := range []string{"NoSuchOp (opset 1), 1 node(s): NoSuchOp_a", "NoSuchOpInside (opset 1), 1 node(s): NoSuchOpInside_t", "2 node(s)"} {
+	for _, w := range []string{"NoSuchOp (opset 1), 1 node(s): NoSuchOp_a", "NoSuchOpInside (opset 1), 1 node(s): NoSuchOpInside_t",
+		"3 node(s) use operators", "Legacy_l1 (Legacy): legacy mode", "and 1 node(s) failed", "BadAttr_b (BadAttr): attribute x is invalid"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}
 	}
 	// Once every operator exists, builder errors are all reported too.
+	g.Node = slices.Delete(g.Node, 2, 3) // Legacy_l1
 	g.Node = g.Node[1:]
 	g.Node = append(g.Node, engNode("BadAttr", []string{"x"}, []string{"b2"}))
 	g.Output = append(g.Output, engVI("b2", tensor.Float))
