@@ -23,6 +23,7 @@ type poolOp struct {
 	includePad   bool
 	storageOrder int
 	p            float64
+	wantIdx      bool // MaxPool's Indices output is used
 }
 
 func buildPool(kind string) Builder {
@@ -40,6 +41,7 @@ func buildPool(kind string) Builder {
 			includePad:   n.AttrInt("count_include_pad", 0) != 0,
 			storageOrder: int(n.AttrInt("storage_order", 0)),
 			p:            float64(n.AttrInt("p", 2)),
+			wantIdx:      len(n.Outputs) > 1 && n.Outputs[1] != nil,
 		}
 		if kind == "LpPool" && opset < 2 {
 			o.p = float64(n.AttrFloat("p", 2))
@@ -127,9 +129,17 @@ func maxPoolRun[T nnOrdered](o *poolOp, ctx *Context, x *tensor.Tensor, g *nnGeo
 	planes := x.Shape[0] * x.Shape[1]
 	y := ctx.NewTensor(x.DType, append([]int{x.Shape[0], x.Shape[1]}, g.outShape()...)...)
 	yd := y.Data.([]T)
+	inVol, outVol := g.inVol(), g.outVol()
+	if g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && !o.wantIdx {
+		ctx.Parallel(planes, 1, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				maxPool2D(xd[p*inVol:(p+1)*inVol], yd[p*outVol:(p+1)*outVol], g, lowest)
+			}
+		})
+		return []*tensor.Tensor{y, nil}, nil
+	}
 	ind := ctx.NewTensor(tensor.Int64, y.Shape...)
 	id := ind.Int64()
-	inVol, outVol := g.inVol(), g.outVol()
 	taps := poolTaps(g)
 	colMajor := o.storageOrder == 1
 	ctx.Parallel(planes, 1, func(lo, hi int) {
@@ -178,6 +188,29 @@ func avgPoolRun[T nnFloat](o *poolOp, ctx *Context, x *tensor.Tensor, g *nnGeom)
 	inVol, outVol := g.inVol(), g.outVol()
 	taps := poolTaps(g)
 	lp := o.kind == "LpPool"
+	if g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && !lp {
+		// divisor per output position
+		div := make([]T, outVol)
+		for o1 := range g.out[1] {
+			for o2 := range g.out[2] {
+				n := (taps[1].hi[o1] - taps[1].lo[o1]) * (taps[2].hi[o2] - taps[2].lo[o2])
+				if o.includePad {
+					n = taps[1].cnt[o1] * taps[2].cnt[o2]
+				}
+				div[o1*g.out[2]+o2] = 1 / T(n)
+			}
+		}
+		ctx.Parallel(planes, 1, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				yp := yd[p*outVol : (p+1)*outVol]
+				sumPool2D(xd[p*inVol:(p+1)*inVol], yp, g)
+				for i := range yp {
+					yp[i] *= div[i]
+				}
+			}
+		})
+		return []*tensor.Tensor{y}, nil
+	}
 	ctx.Parallel(planes, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			xp := xd[p*inVol : (p+1)*inVol]
@@ -311,4 +344,65 @@ func globalPoolRun[T nnFloat](o *globalPoolOp, ctx *Context, x *tensor.Tensor) (
 		}
 	})
 	return []*tensor.Tensor{y}, nil
+}
+
+// maxPool2D pools one plane tap by tap: for each kernel offset it takes the
+// maximum over the whole valid output range of a row, a branch-light inner
+// loop (the builtin max compiles to branch-free code).
+func maxPool2D[T nnOrdered](x, y []T, g *nnGeom, lowest T) {
+	for i := range y {
+		y[i] = lowest
+	}
+	for o1 := range g.out[1] {
+		dst := y[o1*g.out[2] : (o1+1)*g.out[2]]
+		for k1 := range g.k[1] {
+			i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+			if i1 < 0 || i1 >= g.in[1] {
+				continue
+			}
+			src := x[i1*g.in[2] : (i1+1)*g.in[2]]
+			for k2 := range g.k[2] {
+				off := k2*g.d[2] - g.pb[2]
+				lo, hi := nnValidRange(off, g.s[2], g.in[2], g.out[2])
+				if g.s[2] == 1 {
+					d := dst[lo:hi]
+					for o2, v := range src[lo+off : hi+off] {
+						d[o2] = max(d[o2], v)
+					}
+					continue
+				}
+				for o2 := lo; o2 < hi; o2++ {
+					dst[o2] = max(dst[o2], src[o2*g.s[2]+off])
+				}
+			}
+		}
+	}
+}
+
+// sumPool2D adds up each window of one plane, tap by tap.
+func sumPool2D[T nnFloat](x, y []T, g *nnGeom) {
+	clear(y)
+	for o1 := range g.out[1] {
+		dst := y[o1*g.out[2] : (o1+1)*g.out[2]]
+		for k1 := range g.k[1] {
+			i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+			if i1 < 0 || i1 >= g.in[1] {
+				continue
+			}
+			src := x[i1*g.in[2] : (i1+1)*g.in[2]]
+			for k2 := range g.k[2] {
+				off := k2*g.d[2] - g.pb[2]
+				lo, hi := nnValidRange(off, g.s[2], g.in[2], g.out[2])
+				if g.s[2] == 1 {
+					for o2, v := range src[lo+off : hi+off] {
+						dst[lo+o2] += v
+					}
+					continue
+				}
+				for o2 := lo; o2 < hi; o2++ {
+					dst[o2] += src[o2*g.s[2]+off]
+				}
+			}
+		}
+	}
 }
