@@ -30,7 +30,9 @@ func init() {
 	})
 	register("CastLike", 15, func(n *graph.Node, opset int) (Op, error) {
 		sat := n.AttrInt("saturate", 1) != 0
-		return binaryOp(func(ctx *Context, x, like *tensor.Tensor) (*tensor.Tensor, error) { return castTensor(x, like.DType, sat) }), nil
+		return binaryOp(func(ctx *Context, x, like *tensor.Tensor) (*tensor.Tensor, error) {
+			return castTensor(x, like.DType, sat)
+		}), nil
 	})
 }
 
