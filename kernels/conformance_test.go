@@ -38,12 +38,21 @@ var confDenied = map[string]string{
 	"test_training_dropout_default":      "random mask in training mode",
 	"test_training_dropout_default_mask": "random mask in training mode",
 	"test_training_dropout_mask":         "random mask in training mode",
-	"test_bernoulli":                     "random sampling",
-	"test_bernoulli_double":              "random sampling",
-	"test_bernoulli_seed":                "random sampling with numpy's generator",
-	"test_bernoulli_double_expanded":     "random sampling",
-	"test_bernoulli_expanded":            "random sampling",
-	"test_bernoulli_seed_expanded":       "random sampling with numpy's generator",
+	// ONNX 1.12 made the expected bfloat16 values by truncation; the Cast
+	// spec (explicitly from opset 19) and ONNX Runtime round to nearest even.
+	"test_cast_FLOAT_to_BFLOAT16": "expected data truncates instead of rounding to nearest even",
+	// The CastLike models declare input "like" as [3,4] but the data feeds
+	// shape [1]; ONNX Runtime rejects that input as well.
+	"test_castlike_BFLOAT16_to_FLOAT":          "test data does not match the declared input shape",
+	"test_castlike_BFLOAT16_to_FLOAT_expanded": "test data does not match the declared input shape",
+	"test_castlike_FLOAT_to_BFLOAT16":          "test data does not match the declared input shape",
+	"test_castlike_FLOAT_to_BFLOAT16_expanded": "test data does not match the declared input shape",
+	"test_bernoulli":                           "random sampling",
+	"test_bernoulli_double":                    "random sampling",
+	"test_bernoulli_seed":                      "random sampling with numpy's generator",
+	"test_bernoulli_double_expanded":           "random sampling",
+	"test_bernoulli_expanded":                  "random sampling",
+	"test_bernoulli_seed_expanded":             "random sampling with numpy's generator",
 }
 
 type confOutcome int
