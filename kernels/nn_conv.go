@@ -28,6 +28,27 @@ type nnAct struct {
 	lo, hi float32
 }
 
+// fuseActivation makes op apply an activation to its output in the
+// epilogue; it reports whether the op supports it. A graph pass uses it only
+// where the activation's input is not a tensor the quantizer observes.
+func fuseActivation(op Op, a nnAct) bool {
+	switch o := op.(type) {
+	case *convOp:
+		if o.act.kind != nnActNone {
+			return false
+		}
+		o.act = a
+		return true
+	case *gemmOp:
+		if o.act.kind != nnActNone {
+			return false
+		}
+		o.act = a
+		return true
+	}
+	return false
+}
+
 func (a nnAct) apply(y []float32) {
 	switch a.kind {
 	case nnActRelu:

@@ -150,3 +150,53 @@ func TestConvTransposeFastMatchesReference(t *testing.T) {
 		})
 	}
 }
+
+// TestFuseActivation checks that a fused Clip equals the unfused op
+// followed by the clamp, for Conv and Gemm, and that fusing twice is refused.
+func TestFuseActivation(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	x, w, b := nnRandTensor(r, 1, 3, 6, 6), nnRandTensor(r, 4, 3, 3, 3), nnRandTensor(r, 4)
+	clip := nnAct{kind: nnActClip, lo: -0.25, hi: 0.5}
+	ops := []struct {
+		name  string
+		plain Op
+		fused Op
+		in    []*tensor.Tensor
+	}{
+		{"conv", &convOp{group: 1}, &convOp{group: 1}, []*tensor.Tensor{x, w, b}},
+		{"gemm", &gemmOp{alpha: 1, beta: 1}, &gemmOp{alpha: 1, beta: 1}, []*tensor.Tensor{nnRandTensor(r, 5, 7), nnRandTensor(r, 7, 3), nnRandTensor(r, 3)}},
+	}
+	for _, tc := range ops {
+		if !fuseActivation(tc.fused, clip) {
+			t.Fatalf("%s: fuse refused", tc.name)
+		}
+		if fuseActivation(tc.fused, nnAct{kind: nnActRelu}) {
+			t.Errorf("%s: second fusion accepted", tc.name)
+		}
+		want, err := tc.plain.Run(nil, tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wd := want[0].Float32()
+		clipped := 0
+		for i, v := range wd {
+			if v < clip.lo || v > clip.hi {
+				clipped++
+			}
+			wd[i] = min(max(v, clip.lo), clip.hi)
+		}
+		if clipped == 0 {
+			t.Fatalf("%s: test data never reaches the clip bounds", tc.name)
+		}
+		got, err := tc.fused.Run(nil, tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nnCompare(got[0], want[0], 1e-6, 1e-6); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if fuseActivation(&poolOp{}, clip) {
+		t.Error("pool accepted a fused activation")
+	}
+}

@@ -26,6 +26,8 @@ func nnGemm[T nnFloat](transA, transB bool, m, n, k int, alpha T, a []T, lda int
 type gemmOp struct {
 	transA, transB bool
 	alpha, beta    float32
+	// act is an activation a later pass may fuse into the epilogue.
+	act nnAct
 	// ref selects the naive reference kernel (tests compare against it).
 	ref bool
 }
@@ -100,6 +102,9 @@ func gemmRun[T nnFloat](o *gemmOp, ctx *Context, in []*tensor.Tensor) ([]*tensor
 		nnGemmRef(o.transA, o.transB, m, n, k, T(o.alpha), a, lda, b, ldb, beta, yd, n)
 	} else {
 		nnGemm(o.transA, o.transB, m, n, k, T(o.alpha), a, lda, b, ldb, beta, yd, n, nnThreads(ctx))
+	}
+	if y32, ok := any(yd).([]float32); ok {
+		o.act.apply(y32)
 	}
 	return []*tensor.Tensor{y}, nil
 }
