@@ -78,6 +78,9 @@ type convOp struct {
 	act nnAct
 	// ref selects the naive reference implementation.
 	ref bool
+	// constW records that the weight is an initializer, so a prepared
+	// (packed, transformed) form of it may be cached across runs.
+	constW bool
 	// scratch recycles im2col buffers (*[]float32) across runs.
 	scratch sync.Pool
 }
@@ -92,7 +95,8 @@ func buildConv(n *graph.Node, opset int) (Op, error) {
 	if g < 1 {
 		return nil, fmt.Errorf("group %d must be positive", g)
 	}
-	return &convOp{win: w, group: g}, nil
+	constW := len(n.Inputs) > 1 && n.Inputs[1] != nil && n.Inputs[1].Initializer != nil
+	return &convOp{win: w, group: g, constW: constW}, nil
 }
 
 // convShapes validates Conv operands and resolves the geometry.
