@@ -133,17 +133,18 @@ class MobileNetV2(nn.Module):
 class Attention(nn.Module):
     def __init__(self, dim, heads):
         super().__init__()
-        self.heads = heads
+        self.dim, self.heads = dim, heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x):
-        b, n, d = x.shape
-        h = self.heads
-        qkv = self.qkv(x).reshape(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        # Sizes by indexing, not unpacking, so torch.fx can trace it (torch_ptq.py).
+        b, n = x.shape[0], x.shape[1]
+        hd = self.dim // self.heads
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        att = torch.softmax(q @ k.transpose(-2, -1) * (d // h) ** -0.5, dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(b, n, d)
+        att = torch.softmax(q @ k.transpose(-2, -1) * hd ** -0.5, dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(b, n, self.dim)
         return self.proj(y)
 
 

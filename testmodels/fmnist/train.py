@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """Train a Fashion-MNIST classifier and export it to ONNX.
 
-    /usr/bin/python3 testmodels/fmnist/train.py NAME [NAME...]
+    /usr/bin/python3 testmodels/fmnist/train.py [--export-only] NAME [NAME...]
 
 NAME is cnn, resnet, mobilenetv2 or vit (see fmnist.py). Writes NAME.onnx
 (opset 13, input "input" Nx1x28x28 with a dynamic batch axis, output
 "logits" Nx10) and weights/NAME.pt (the state dict torch_ptq.py reloads).
-Seeded; two threads; Adam with a cosine learning-rate schedule over a fixed
+--export-only re-exports NAME.onnx from weights/NAME.pt. Seeded; two threads; Adam with a cosine learning-rate schedule over a fixed
 number of epochs, on the 60,000 training images.
 
 BatchNormalization is kept in the exported graph (TrainingMode.PRESERVE on
@@ -75,13 +75,20 @@ def accuracy(model):
     return float((pred == y).mean())
 
 
-def main(names):
+def main(args):
+    export_only = "--export-only" in args
+    names = [a for a in args if a != "--export-only"]
     for n in names:
         if n not in fmnist.MODELS:
             print(__doc__, file=sys.stderr)
             return 2
     for n in names:
-        model, secs = train(n)
+        if export_only:
+            model, secs = fmnist.MODELS[n](), 0.0
+            model.load_state_dict(torch.load(os.path.join(fmnist.HERE, "weights", n + ".pt")))
+            model.eval()
+        else:
+            model, secs = train(n)
         export(n, model)
         print("%s: %.1fs training, torch top-1 on test.npy %.3f" % (n, secs, accuracy(model)), flush=True)
     return 0
