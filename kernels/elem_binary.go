@@ -18,16 +18,7 @@ func init() {
 	}{{"Add", arAdd}, {"Sub", arSub}, {"Mul", arMul}, {"Div", arDiv}} {
 		k := op.k
 		register(op.name, 1, func(n *graph.Node, opset int) (Op, error) {
-			if opset < 7 && n.AttrInt("broadcast", 0) != 0 && n.Attr("axis") != nil {
-				return nil, fmt.Errorf("legacy broadcast with axis is not supported")
-			}
-			return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-				if len(in) < 2 || in[0] == nil || in[1] == nil {
-					return nil, fmt.Errorf("want 2 inputs")
-				}
-				t, err := arith(ctx, k, in[0], in[1])
-				return []*tensor.Tensor{t}, err
-			}), nil
+			return legacyBroadcast(n, opset, binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) { return arith(ctx, k, a, b) })), nil
 		})
 	}
 	register("Mod", 10, func(n *graph.Node, opset int) (Op, error) {
@@ -55,7 +46,7 @@ func init() {
 	}{{"Equal", cmpEq}, {"Greater", cmpGt}, {"GreaterOrEqual", cmpGe}, {"Less", cmpLt}, {"LessOrEqual", cmpLe}} {
 		k := op.k
 		register(op.name, 1, func(n *graph.Node, opset int) (Op, error) {
-			return binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) { return compare(ctx, k, a, b) }), nil
+			return legacyBroadcast(n, opset, binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) { return compare(ctx, k, a, b) })), nil
 		})
 	}
 	for _, op := range []struct {
@@ -70,12 +61,12 @@ func init() {
 			since = 18
 		}
 		register(op.name, since, func(n *graph.Node, opset int) (Op, error) {
-			return binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+			return legacyBroadcast(n, opset, binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 				if logical && (a.DType != tensor.Bool || b.DType != tensor.Bool) {
 					return nil, fmt.Errorf("want bool inputs, got %v and %v", a.DType, b.DType)
 				}
 				return bitwise(ctx, k, a, b)
-			}), nil
+			})), nil
 		})
 	}
 	register("BitShift", 11, func(n *graph.Node, opset int) (Op, error) {
@@ -90,8 +81,20 @@ func init() {
 		}
 		return binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) { return bitwise(ctx, k, a, b) }), nil
 	})
-	register("Pow", 1, func(n *graph.Node, opset int) (Op, error) { return binaryOp(pow), nil })
-	register("PRelu", 1, func(n *graph.Node, opset int) (Op, error) { return binaryOp(prelu), nil })
+	register("Pow", 1, func(n *graph.Node, opset int) (Op, error) { return legacyBroadcast(n, opset, binaryOp(pow)), nil })
+	register("PRelu", 1, func(n *graph.Node, opset int) (Op, error) {
+		if opset >= 7 {
+			return binaryOp(prelu), nil
+		}
+		// Before opset 7 a one-dimensional slope holds one value per
+		// channel (axis 1) rather than broadcasting from the right.
+		return binaryOp(func(ctx *Context, x, slope *tensor.Tensor) (*tensor.Tensor, error) {
+			if len(slope.Shape) == 1 && len(x.Shape) >= 2 && slope.Shape[0] == x.Shape[1] && slope.Shape[0] != 1 {
+				slope = alignAt(slope, 1, len(x.Shape))
+			}
+			return prelu(ctx, x, slope)
+		}), nil
+	})
 	register("Where", 9, func(n *graph.Node, opset int) (Op, error) { return OpFunc(where), nil })
 }
 
@@ -107,6 +110,41 @@ func binaryOp(f func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error))
 		}
 		return []*tensor.Tensor{t}, nil
 	})
+}
+
+// legacyBroadcast wraps a binary op with the opset 1-6 rule: with
+// broadcast=1 and an axis, the second operand's dimensions line up with
+// the first's starting at axis instead of from the right.
+func legacyBroadcast(n *graph.Node, opset int, op Op) Op {
+	if opset >= 7 || n.AttrInt("broadcast", 0) == 0 || n.Attr("axis") == nil {
+		return op
+	}
+	axis := int(n.AttrInt("axis", 0))
+	return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if len(in) < 2 || in[0] == nil || in[1] == nil {
+			return nil, fmt.Errorf("want 2 inputs")
+		}
+		r := len(in[0].Shape)
+		ax := axis
+		if ax < 0 {
+			ax += r
+		}
+		if ax < 0 || ax+len(in[1].Shape) > r {
+			return nil, fmt.Errorf("axis %d does not fit shape %v in %v", axis, in[1].Shape, in[0].Shape)
+		}
+		return op.Run(ctx, []*tensor.Tensor{in[0], alignAt(in[1], ax, r)})
+	})
+}
+
+// alignAt views t (not copied) with its dimensions starting at axis of a
+// rank-r shape, padded with 1s on both sides.
+func alignAt(t *tensor.Tensor, axis, r int) *tensor.Tensor {
+	shape := make([]int, r)
+	for i := range shape {
+		shape[i] = 1
+	}
+	copy(shape[axis:], t.Shape)
+	return &tensor.Tensor{DType: t.DType, Shape: shape, Data: t.Data}
 }
 
 // binRun broadcasts typed a and b into a new tensor of type rdt.
