@@ -29,8 +29,10 @@ const (
 // skip or fail t when an oracle is missing); dims sizes the symbolic
 // dimensions of the inputs by name, and fixed shapes pin whole inputs.
 type modelCase struct {
-	name   string
-	path   func(t *testing.T) string
+	name string
+	path func(t *testing.T) string
+	// data, when set, gives real inputs (then dims and shapes are unused).
+	data   func(t *testing.T) map[string]*tensor.Tensor
 	dims   map[string]int   // symbolic dimension name -> size
 	shapes map[string][]int // input name -> full shape, overriding the declared one
 }
@@ -39,6 +41,22 @@ func modelPPOCR(name string) func(t *testing.T) string {
 	return func(t *testing.T) string {
 		oracle.Require(t, oracle.PPOCROracle)
 		return oracle.PPOCRModel(name)
+	}
+}
+
+// modelPPOCRData feeds the first rendered evaluation sample of file (a text
+// page for det, a text line for rec and cls) as input x: random noise would
+// leave det's probability map at zero and test nothing.
+func modelPPOCRData(file string) func(t *testing.T) map[string]*tensor.Tensor {
+	return func(t *testing.T) map[string]*tensor.Tensor {
+		all, err := oracle.ReadNPY(filepath.Join(oracle.PPOCRData(t), file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shape := append([]int{1}, all.Shape[1:]...)
+		x := tensor.New(all.DType, shape...)
+		copy(x.Float32(), all.Float32())
+		return map[string]*tensor.Tensor{"x": x}
 	}
 }
 
@@ -57,9 +75,9 @@ var modelCases = []modelCase{
 	// PP-OCR declares every spatial dimension symbolic; the sizes are the
 	// ones the models are used at (det on a 640x640 page, rec on a 48-pixel
 	// text line, cls on a 48x192 crop).
-	{name: "ppocr_det", path: modelPPOCR("det"), shapes: map[string][]int{"x": {1, 3, 640, 640}}},
-	{name: "ppocr_rec", path: modelPPOCR("rec"), shapes: map[string][]int{"x": {1, 3, 48, 320}}},
-	{name: "ppocr_cls", path: modelPPOCR("cls"), shapes: map[string][]int{"x": {1, 3, 48, 192}}},
+	{name: "ppocr_det", path: modelPPOCR("det"), data: modelPPOCRData("det_eval.npy")},
+	{name: "ppocr_rec", path: modelPPOCR("rec"), data: modelPPOCRData("rec_eval.npy")},
+	{name: "ppocr_cls", path: modelPPOCR("cls"), data: modelPPOCRData("cls_eval.npy")},
 	{name: "resnet18", path: modelTorchvision("resnet18")},
 	{name: "mobilenet_v2", path: modelTorchvision("mobilenet_v2")},
 	{name: "efficientnet_b0", path: modelTorchvision("efficientnet_b0")},
@@ -105,8 +123,10 @@ func TestModelsMatchORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inputs, err := modelInputs(e.Inputs(), c.dims, c.shapes)
-			if err != nil {
+			var inputs map[string]*tensor.Tensor
+			if c.data != nil {
+				inputs = c.data(t)
+			} else if inputs, err = modelInputs(e.Inputs(), c.dims, c.shapes); err != nil {
 				t.Fatal(err)
 			}
 			got, err := e.Run(inputs, nil)
@@ -117,6 +137,7 @@ func TestModelsMatchORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var floor map[string]*tensor.Tensor // ONNX Runtime unoptimised, fetched on demand
 			for _, o := range e.Outputs() {
 				w, ok := want[o.Name]
 				if !ok {
@@ -124,6 +145,23 @@ func TestModelsMatchORT(t *testing.T) {
 					continue
 				}
 				abs, rel, err := modelCompare(got[o.Name], w)
+				if err != nil && got[o.Name] != nil && cfSameShape(got[o.Name].Shape, w.Shape) {
+					// Deep models in float32 can sit at the edge of the
+					// tolerance: accept only if ONNX Runtime disagrees with
+					// itself (optimised vs unoptimised graph) at least as much.
+					if floor == nil {
+						if floor, err = oracle.ORT(path, inputs, oracle.ORTOptions{Threads: 1, OptLevel: "disabled"}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					self, _, _ := modelCompare(floor[o.Name], w)
+					if abs <= self {
+						fmt.Printf("models: %s output %q: %v; ONNX Runtime's optimised and unoptimised runs differ by up to %.3g, more than ours (%.3g): accepted\n", c.name, o.Name, err, self, abs)
+						err = nil
+					} else {
+						err = fmt.Errorf("%w (ONNX Runtime's own optimised-vs-unoptimised difference is only %.3g)", err, self)
+					}
+				}
 				if err != nil {
 					t.Errorf("output %q: %v", o.Name, err)
 					continue
@@ -171,7 +209,8 @@ func modelInputs(specs []ValueSpec, dims map[string]int, shapes map[string][]int
 	return in, nil
 }
 
-// modelCompare returns the largest absolute and relative errors, and an error
+// modelCompare returns the largest absolute error, the largest relative error
+// among elements of magnitude at least modelATol/modelRTol, and an error
 // listing the worst element when any exceeds the tolerance.
 func modelCompare(got, want *tensor.Tensor) (maxAbs, maxRel float64, err error) {
 	if got == nil {
@@ -197,7 +236,9 @@ func modelCompare(got, want *tensor.Tensor) (maxAbs, maxRel float64, err error) 
 			d = 0
 		}
 		maxAbs = max(maxAbs, d)
-		if w[i] != 0 {
+		// Relative error only where it is what the tolerance tests: near
+		// zero the absolute bound applies and ratios mean nothing.
+		if math.Abs(w[i]) >= modelATol/modelRTol {
 			maxRel = max(maxRel, d/math.Abs(w[i]))
 		}
 		if d > modelATol && d > modelRTol*math.Abs(w[i]) {
