@@ -74,10 +74,10 @@ def main():
         res = {"a": a, "b": b, "equal": False, "diff": None}
         try:
             ma, mb = onnx.load(a), onnx.load(b)
-            if ma == mb:
-                res["equal"] = True
-            else:
-                res["diff"] = first_diff(ma, mb, "") or "messages differ"
+            # first_diff is None also when == fails only on NaN != NaN.
+            d = None if ma == mb else first_diff(ma, mb, "")
+            res["equal"] = d is None
+            res["diff"] = d
         except Exception as e:
             res["diff"] = "load: %s: %s" % (type(e).__name__, str(e).strip())
         print(json.dumps(res), flush=True)
