@@ -397,3 +397,38 @@ func TestORTBatchKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestORTOpTypesShowsFusion(t *testing.T) {
+	Require(t, ORTOracle)
+	// PyTorch's QDQ resnet: ORT fuses its DQ -> Conv -> Q groups.
+	model := filepath.Join(TestModelsDir(), "fmnist", "torch_ptq", "resnet.qdq.onnx")
+	fused, err := ORTOpTypes(model, ORTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ORTOpTypes(model, ORTOptions{OptLevel: "disabled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain["Conv"] == 0 || plain["QLinearConv"] != 0 {
+		t.Errorf("unoptimised graph: %v, want Conv and no QLinearConv", plain)
+	}
+	if fused["QLinearConv"] == 0 {
+		t.Errorf("optimised graph has no QLinearConv: %v", fused)
+	}
+}
+
+func TestORTBench(t *testing.T) {
+	Require(t, ORTOracle)
+	model := filepath.Join(TestModelsDir(), "fmnist", "cnn.onnx")
+	r, err := ORTBench(model, map[string][]int{"input": {2, 1, 28, 28}}, ORTOptions{}, 5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Iters != 5 || r.Threads != 1 || r.MedianMS <= 0 || r.MinMS > r.MedianMS {
+		t.Errorf("bench result %+v", r)
+	}
+	if _, err := ORTBench(model, map[string][]int{"nope": {1}}, ORTOptions{}, 1, 0); err == nil {
+		t.Error("unknown input name accepted")
+	}
+}
