@@ -25,7 +25,7 @@ func benchCmd() *cli.Command {
 		Description: "Runs MODEL on random inputs --warmup times untimed, then --iters times timed, and\n" +
 			"prints the median and minimum latency. Symbolic dimensions are 1 unless --shape gives them.",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "shape", Usage: "input shape as name=1,3,224,224 (repeatable)"},
+			&cli.GenericFlag{Name: "shape", Value: &benchShapeFlag{}, Usage: "input shape as name=1,3,224,224 (repeatable)"},
 			&cli.IntFlag{Name: "threads", Usage: "goroutines per operator (0: all cores)"},
 			&cli.IntFlag{Name: "iters", Value: 10, Usage: "timed runs"},
 			&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed runs before timing"},
@@ -60,9 +60,14 @@ func benchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	shapes, err := benchParseShapes(c.StringSlice("shape"))
+	shapes, err := benchParseShapes(c.Generic("shape").(*benchShapeFlag).specs)
 	if err != nil {
 		return err
+	}
+	for _, s := range e.Inputs() {
+		if _, given := shapes[s.Name]; !given && slices.Contains(s.Shape, -1) {
+			fmt.Fprintf(c.App.ErrWriter, "bench: input %q is %v: symbolic dimensions set to 1 (use --shape %s=...)\n", s.Name, s, s.Name)
+		}
 	}
 	inputs, err := benchInputs(e.Inputs(), shapes)
 	if err != nil {
@@ -111,6 +116,13 @@ func benchStats(xs []float64) (median, lo, mean float64) {
 	}
 	return median, s[0], mean / float64(n)
 }
+
+// benchShapeFlag collects repeated --shape flags. A string-slice flag would
+// split name=1,3,224,224 at its commas.
+type benchShapeFlag struct{ specs []string }
+
+func (f *benchShapeFlag) Set(v string) error { f.specs = append(f.specs, v); return nil }
+func (f *benchShapeFlag) String() string     { return strings.Join(f.specs, " ") }
 
 // benchParseShapes reads name=d0,d1,... flags.
 func benchParseShapes(flags []string) (map[string][]int, error) {
