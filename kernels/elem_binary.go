@@ -696,72 +696,61 @@ func where(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	cond := c.Data.([]bool)
-	ci := bcastIndex(c.Shape, out)
-	xi := bcastIndex(x.Shape, out)
-	yi := bcastIndex(y.Shape, out)
-	// Pick per element which source and offset to read, then move the
-	// elements with one typed loop.
-	n := len(ci)
-	xs := make([]int, 0, n)
-	ys := make([]int, 0, n)
-	pos := make([]bool, n)
-	for i := range n {
-		if cond[ci[i]] {
-			pos[i] = true
-			xs = append(xs, xi[i])
-		} else {
-			ys = append(ys, yi[i])
-		}
-	}
-	xv, yv := takeAny(x.Data, xs), takeAny(y.Data, ys)
 	o := ctx.NewTensor(x.DType, out...)
-	mergeAny(o.Data, xv, yv, pos)
+	cond := c.Data.([]bool)
+	var ci, xi, yi []int
+	if !(sameShape(c.Shape, out) && sameShape(x.Shape, out) && sameShape(y.Shape, out)) {
+		ci, xi, yi = bcastIndex(c.Shape, out), bcastIndex(x.Shape, out), bcastIndex(y.Shape, out)
+	}
+	switch d := o.Data.(type) {
+	case []float32:
+		whereT(d, cond, x.Data.([]float32), y.Data.([]float32), ci, xi, yi)
+	case []float64:
+		whereT(d, cond, x.Data.([]float64), y.Data.([]float64), ci, xi, yi)
+	case []int64:
+		whereT(d, cond, x.Data.([]int64), y.Data.([]int64), ci, xi, yi)
+	case []int32:
+		whereT(d, cond, x.Data.([]int32), y.Data.([]int32), ci, xi, yi)
+	case []int16:
+		whereT(d, cond, x.Data.([]int16), y.Data.([]int16), ci, xi, yi)
+	case []int8:
+		whereT(d, cond, x.Data.([]int8), y.Data.([]int8), ci, xi, yi)
+	case []uint8:
+		whereT(d, cond, x.Data.([]uint8), y.Data.([]uint8), ci, xi, yi)
+	case []uint16:
+		whereT(d, cond, x.Data.([]uint16), y.Data.([]uint16), ci, xi, yi)
+	case []uint32:
+		whereT(d, cond, x.Data.([]uint32), y.Data.([]uint32), ci, xi, yi)
+	case []uint64:
+		whereT(d, cond, x.Data.([]uint64), y.Data.([]uint64), ci, xi, yi)
+	case []bool:
+		whereT(d, cond, x.Data.([]bool), y.Data.([]bool), ci, xi, yi)
+	case []string:
+		whereT(d, cond, x.Data.([]string), y.Data.([]string), ci, xi, yi)
+	default:
+		return nil, fmt.Errorf("unsupported element type %v", x.DType)
+	}
 	return []*tensor.Tensor{o}, nil
 }
 
-// mergeAny fills dst from a where pos is true and from b elsewhere, each
-// read in order.
-func mergeAny(dst, a, b any, pos []bool) {
-	switch d := dst.(type) {
-	case []float32:
-		merge(d, a.([]float32), b.([]float32), pos)
-	case []float64:
-		merge(d, a.([]float64), b.([]float64), pos)
-	case []int64:
-		merge(d, a.([]int64), b.([]int64), pos)
-	case []int32:
-		merge(d, a.([]int32), b.([]int32), pos)
-	case []int16:
-		merge(d, a.([]int16), b.([]int16), pos)
-	case []int8:
-		merge(d, a.([]int8), b.([]int8), pos)
-	case []uint8:
-		merge(d, a.([]uint8), b.([]uint8), pos)
-	case []uint16:
-		merge(d, a.([]uint16), b.([]uint16), pos)
-	case []uint32:
-		merge(d, a.([]uint32), b.([]uint32), pos)
-	case []uint64:
-		merge(d, a.([]uint64), b.([]uint64), pos)
-	case []bool:
-		merge(d, a.([]bool), b.([]bool), pos)
-	case []string:
-		merge(d, a.([]string), b.([]string), pos)
-	default:
-		panic(fmt.Sprintf("kernels: no element plumbing for %T", dst))
+// whereT selects per element; nil index maps mean all shapes are equal.
+func whereT[T any](d []T, c []bool, x, y []T, ci, xi, yi []int) {
+	if ci == nil {
+		for i, b := range c[:len(d)] {
+			if b {
+				d[i] = x[i]
+			} else {
+				d[i] = y[i]
+			}
+		}
+		return
 	}
-}
-
-func merge[T any](d, a, b []T, pos []bool) {
-	i, j := 0, 0
-	for k, p := range pos {
-		if p {
-			d[k] = a[i]
-			i++
+	for i := range d {
+		if c[ci[i]] {
+			d[i] = x[xi[i]]
 		} else {
-			d[k] = b[j]
-			j++
+			d[i] = y[yi[i]]
 		}
 	}
 }
+

@@ -376,6 +376,7 @@ func notLoop[T elemInt](d, s []T) {
 func buildDropout(n *graph.Node, opset int) (Op, error) {
 	attrRatio := float64(n.AttrFloat("ratio", 0.5))
 	seed := n.AttrInt("seed", 0)
+	wantMask := len(n.Outputs) > 1 && n.Outputs[1] != nil
 	return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if len(in) < 1 || in[0] == nil {
 			return nil, fmt.Errorf("missing input")
@@ -400,6 +401,9 @@ func buildDropout(n *graph.Node, opset int) (Op, error) {
 			}
 		}
 		y := x.Clone()
+		if !wantMask && !(training && ratio > 0) {
+			return []*tensor.Tensor{y}, nil
+		}
 		mask := ctx.NewTensor(tensor.Bool, x.Shape...)
 		m := mask.Data.([]bool)
 		for i := range m {

@@ -217,6 +217,10 @@ func reduce(ctx *Context, k reduceKind, x *tensor.Tensor, axes []int, keep, noop
 // reduceOIR reduces src of shape [o, r, in] over r into d of [o, in],
 // accumulating in float64.
 func reduceOIR[T elemNum](ctx *Context, k reduceKind, d, src []T, o, r, in int) {
+	if in == 1 && k != rdLogSumExp && r > 0 {
+		reduceRows(ctx, k, d, src, o, r)
+		return
+	}
 	ctx.Parallel(o, max(1, elemGrain/max(1, r*in)), func(lo, hi int) {
 		acc := make([]float64, in)
 		shift := make([]float64, in)
@@ -309,6 +313,61 @@ func reduceOIR[T elemNum](ctx *Context, k reduceKind, d, src []T, o, r, in int) 
 				}
 				dst[j] = T(v)
 			}
+		}
+	})
+}
+
+// reduceRows reduces contiguous rows of length r (the last-axis case of
+// LayerNorm-style graphs) with the kind switch outside the element loop.
+func reduceRows[T elemNum](ctx *Context, k reduceKind, d, src []T, o, r int) {
+	ctx.Parallel(o, max(1, elemGrain/r), func(lo, hi int) {
+		for a := lo; a < hi; a++ {
+			row := src[a*r : (a+1)*r]
+			var v float64
+			switch k {
+			case rdSum, rdMean, rdLogSum:
+				for _, x := range row {
+					v += float64(x)
+				}
+				switch k {
+				case rdMean:
+					v /= float64(r)
+				case rdLogSum:
+					v = math.Log(v)
+				}
+			case rdMax:
+				v = float64(row[0])
+				for _, x := range row[1:] {
+					if f := float64(x); f > v || f != f {
+						v = f
+					}
+				}
+			case rdMin:
+				v = float64(row[0])
+				for _, x := range row[1:] {
+					if f := float64(x); f < v || f != f {
+						v = f
+					}
+				}
+			case rdProd:
+				v = 1
+				for _, x := range row {
+					v *= float64(x)
+				}
+			case rdL1:
+				for _, x := range row {
+					v += math.Abs(float64(x))
+				}
+			case rdL2, rdSumSquare:
+				for _, x := range row {
+					f := float64(x)
+					v += f * f
+				}
+				if k == rdL2 {
+					v = math.Sqrt(v)
+				}
+			}
+			d[a] = T(v)
 		}
 	})
 }
