@@ -11,3 +11,4 @@ $py fmnist/prepare_data.py
 $py fmnist/train.py cnn resnet mobilenetv2 vit
 $py fmnist/torch_ptq.py
 $py transformer/make_encoder.py
+$py edge/make_edge.py
