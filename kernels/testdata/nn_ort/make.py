@@ -147,6 +147,15 @@ case("resize_pytorch_half_pixel_out1_cubic", "Resize", [f32(1, 2, 6, 7)], {1: No
 # integer. ONNX's reference (and its conformance data) divides by
 # scale*size-1, ONNX Runtime by output_size-1; we follow ONNX.
 
+# GridSample (opsets 16 and 20), grid partly outside [-1, 1]
+x = f32(2, 3, 5, 6)
+grid = (rng.random((2, 4, 7, 2)).astype(np.float32) * 2.6 - 1.3)
+for mode in ["bilinear", "nearest", "bicubic"]:
+    for pad in ["zeros", "border", "reflection"]:
+        for align in [0, 1]:
+            case(f"gridsample_{mode}_{pad}_a{align}", "GridSample", [x, grid], {}, dict(mode=mode, padding_mode=pad, align_corners=align), opset=16)
+case("gridsample20_linear", "GridSample", [x, grid], {}, dict(mode="linear"), opset=20)
+
 
 def main():
     work = os.path.join(HERE, "_work")
