@@ -1,6 +1,8 @@
 package oracle
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +16,8 @@ var TorchvisionModels = []string{"resnet18", "mobilenet_v2", "efficientnet_b0"}
 // TorchvisionModel returns the path of a torchvision classifier exported to
 // ONNX (opset 13, input "input" Nx3x224x224, output "logits", seeded random
 // weights) by testmodels/torchvision_export.py. The model is made on first
-// use into testmodels/generated/torchvision and reused afterwards; a file
+// use into testmodels/generated/torchvision (the file name carries a digest
+// of the script) and reused afterwards; a file
 // lock keeps test packages running in parallel from exporting it twice.
 // It needs the torch oracle (Require is called for you).
 func TorchvisionModel(t testing.TB, name string) string {
@@ -26,14 +29,21 @@ func TorchvisionModel(t testing.TB, name string) string {
 	if !known {
 		t.Fatalf("oracle: unknown torchvision model %q (have %v)", name, TorchvisionModels)
 	}
-	dir := filepath.Join(GeneratedDir(), "torchvision")
-	path := filepath.Join(dir, name+".onnx")
+	script := filepath.Join(TestModelsDir(), "torchvision_export.py")
+	src, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The script's digest is in the file name so that a changed script
+	// makes a new model instead of reusing a stale one.
+	sum := sha256.Sum256(src)
+	path := filepath.Join(GeneratedDir(), "torchvision", name+"-"+hex.EncodeToString(sum[:4])+".onnx")
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
 	Require(t, TorchOracle)
 	if err := GenerateOnce(path, func() error {
-		cmd := exec.Command(Python, filepath.Join(TestModelsDir(), "torchvision_export.py"), name, path)
+		cmd := exec.Command(Python, script, name, path)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("export %s: %v: %s", name, err, lastLine(out))
 		}
