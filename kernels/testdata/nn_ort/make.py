@@ -156,6 +156,15 @@ for mode in ["bilinear", "nearest", "bicubic"]:
             case(f"gridsample_{mode}_{pad}_a{align}", "GridSample", [x, grid], {}, dict(mode=mode, padding_mode=pad, align_corners=align), opset=16)
 case("gridsample20_linear", "GridSample", [x, grid], {}, dict(mode="linear"), opset=20)
 
+# RoiAlign (opsets 10 and 16), boxes partly outside the map
+x = f32(2, 3, 10, 12)
+rois = np.array([[0, 0, 9, 9], [1.3, 2.2, 7.9, 4.1], [-2, -1, 5, 14], [6, 5, 14, 12], [2, 2, 2.5, 3]], np.float32)
+bi = np.array([0, 1, 1, 0, 1], np.int64)
+case("roialign10_avg", "RoiAlign", [x, rois, bi], {}, dict(output_height=3, output_width=4, sampling_ratio=2, spatial_scale=0.9), opset=10)
+case("roialign16_avg_adaptive", "RoiAlign", [x, rois, bi], {}, dict(output_height=2, output_width=3, spatial_scale=1.0), opset=16)
+case("roialign16_max", "RoiAlign", [x, rois, bi], {}, dict(mode="max", output_height=3, output_width=2, sampling_ratio=3), opset=16)
+case("roialign16_output_half_pixel", "RoiAlign", [x, rois, bi], {}, dict(coordinate_transformation_mode="output_half_pixel", output_height=4, output_width=4), opset=16)
+
 
 def main():
     work = os.path.join(HERE, "_work")
