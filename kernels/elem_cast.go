@@ -20,11 +20,13 @@ func init() {
 		if a == nil {
 			return nil, fmt.Errorf("missing attribute to")
 		}
-		var to tensor.DType
-		if a.GetS() != nil && a.GetI() == 0 { // opset 1-5 spelled the type as a string
-			return nil, fmt.Errorf("string-typed 'to' attribute (opset < 6) not supported")
+		to := tensor.DType(a.GetI())
+		if a.GetS() != nil { // opsets 1-5 spell the type as a string
+			var ok bool
+			if to, ok = castTypeNames[strings.ToUpper(string(a.GetS()))]; !ok {
+				return nil, fmt.Errorf("unknown type %q in attribute to", a.GetS())
+			}
 		}
-		to = tensor.DType(a.GetI())
 		sat := opset < 19 || n.AttrInt("saturate", 1) != 0
 		return unaryOp(func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error) { return castTensor(x, to, sat) }), nil
 	})
@@ -34,6 +36,14 @@ func init() {
 			return castTensor(x, like.DType, sat)
 		}), nil
 	})
+}
+
+// castTypeNames are the TensorProto type names Cast-1 accepted.
+var castTypeNames = map[string]tensor.DType{
+	"FLOAT": tensor.Float, "UINT8": tensor.Uint8, "INT8": tensor.Int8, "UINT16": tensor.Uint16,
+	"INT16": tensor.Int16, "INT32": tensor.Int32, "INT64": tensor.Int64, "STRING": tensor.String,
+	"BOOL": tensor.Bool, "FLOAT16": tensor.Float16, "DOUBLE": tensor.Double, "UINT32": tensor.Uint32,
+	"UINT64": tensor.Uint64,
 }
 
 func isFloat8(dt tensor.DType) bool {

@@ -278,3 +278,18 @@ func TestElemNodes(t *testing.T) {
 		t.Logf("failed: %s", strings.Join(failed, " "))
 	}
 }
+
+// TestElemORT runs the cases of testdata/elem_ort, whose expected outputs
+// come from ONNX Runtime (see make.py there): opsets 18-20, integer and
+// mixed-type paths, float8 casts, ties and NaN.
+func TestElemORT(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "elem_ort", "*", "model.onnx"))
+	if len(dirs) == 0 {
+		t.Fatal("no cases in testdata/elem_ort")
+	}
+	ctx := &Context{Threads: 2}
+	for _, m := range dirs {
+		dir := filepath.Dir(m)
+		t.Run(filepath.Base(dir), func(t *testing.T) { elemRunDir(t, dir, ctx) })
+	}
+}

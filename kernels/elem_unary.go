@@ -125,20 +125,66 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
+// unaryFast are float32 loops for the activations that are pure
+// arithmetic and hot in mobile CNNs (MobileNetV3's hard activations).
+var unaryFast = map[string]func(n *graph.Node) func(d, s []float32){
+	"HardSigmoid": func(n *graph.Node) func(d, s []float32) {
+		a, b := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
+		return func(d, s []float32) {
+			for i, x := range s[:len(d)] {
+				d[i] = max(0, min(1, a*x+b))
+			}
+		}
+	},
+	"HardSwish": func(n *graph.Node) func(d, s []float32) {
+		return func(d, s []float32) {
+			for i, x := range s[:len(d)] {
+				d[i] = x * max(0, min(1, x/6+0.5))
+			}
+		}
+	},
+	"LeakyRelu": func(n *graph.Node) func(d, s []float32) {
+		a := n.AttrFloat("alpha", 0.01)
+		return func(d, s []float32) {
+			for i, x := range s[:len(d)] {
+				if x < 0 {
+					x *= a
+				}
+				d[i] = x
+			}
+		}
+	},
+}
+
+// unarySince is the opset that introduced the operators added after
+// opset 1, so older models report them as unsupported.
+var unarySince = map[string]int{
+	"Erf": 9, "Sinh": 9, "Cosh": 9, "Asinh": 9, "Acosh": 9, "Atanh": 9, "Shrink": 9,
+	"Sin": 7, "Cos": 7, "Tan": 7, "Asin": 7, "Acos": 7, "Atan": 7,
+	"ThresholdedRelu": 10, "Round": 11, "Celu": 12, "HardSwish": 14, "Mish": 18, "Gelu": 20,
+}
+
 // unaryInts are the operators that also take integer types.
 var unaryInts = map[string]bool{"Abs": true, "Neg": true, "Sign": true, "Relu": true, "Shrink": true}
 
 func init() {
 	for name, mk := range unaryMath {
-		since := 1
-		if name == "Gelu" {
-			since = 20
-		}
+		since := max(1, unarySince[name])
 		register(name, since, func(n *graph.Node, opset int) (Op, error) {
 			f := mk(n)
+			var fast func(d, s []float32)
+			if mkFast := unaryFast[n.OpType]; mkFast != nil {
+				fast = mkFast(n)
+			}
 			return unaryOp(func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error) {
 				if unaryInts[n.OpType] && !isFloatDType(x.DType) {
 					return intUnaryVia64(ctx, x, f)
+				}
+				if fast != nil && x.DType == tensor.Float {
+					o := ctx.NewTensor(tensor.Float, x.Shape...)
+					d, s := o.Float32(), x.Float32()
+					ctx.Parallel(len(d), elemGrain, func(lo, hi int) { fast(d[lo:hi], s[lo:hi]) })
+					return o, nil
 				}
 				return floatUnary(ctx, x, f)
 			}), nil

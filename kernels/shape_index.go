@@ -411,7 +411,7 @@ func buildPad(n *graph.Node, opset int) (Op, error) {
 			if out[i] < 0 {
 				return nil, fmt.Errorf("pads %v crop below zero", pads)
 			}
-			if mode != "constant" && d == 0 && out[i] > 0 {
+			if mode != "constant" && d+min(0, pb[i])+min(0, pe[i]) <= 0 && out[i] > 0 {
 				return nil, fmt.Errorf("%s padding of an empty axis", mode)
 			}
 		}
@@ -421,8 +421,11 @@ func buildPad(n *graph.Node, opset int) (Op, error) {
 		_ = forEachCoord(out, func(i int, c []int) error {
 			off := 0
 			for k, ck := range c {
-				s := ck - pb[k]
-				d := x.Shape[k]
+				// Negative pads crop first; the modes then work on the
+				// cropped region [lo, lo+d).
+				lo := max(0, -pb[k])
+				d := x.Shape[k] - lo - max(0, -pe[k])
+				s := ck - max(0, pb[k])
 				if s < 0 || s >= d {
 					switch mode {
 					case "constant":
@@ -446,7 +449,7 @@ func buildPad(n *graph.Node, opset int) (Op, error) {
 				if off < 0 {
 					break
 				}
-				off += s * st[k]
+				off += (s + lo) * st[k]
 			}
 			idx[i] = off
 			if off < 0 {

@@ -21,7 +21,7 @@ func init() {
 	register("Split", 1, buildSplit)
 	register("Slice", 1, buildSlice)
 	register("Expand", 8, func(n *graph.Node, opset int) (Op, error) { return OpFunc(expand), nil })
-	register("Tile", 1, func(n *graph.Node, opset int) (Op, error) { return OpFunc(tile), nil })
+	register("Tile", 6, func(n *graph.Node, opset int) (Op, error) { return OpFunc(tile), nil })
 	register("Shape", 1, buildShape)
 	register("Size", 1, func(n *graph.Node, opset int) (Op, error) {
 		return unaryOp(func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error) {
