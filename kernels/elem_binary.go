@@ -403,7 +403,7 @@ func variadic(ctx *Context, k arithKind, in []*tensor.Tensor, mean bool) (*tenso
 		return nil, fmt.Errorf("no inputs")
 	}
 	if count == 1 {
-		acc = acc.Clone()
+		acc = cloneTensor(ctx, acc)
 	}
 	if mean {
 		c, err := fromFloat64s([]float64{float64(count)}, acc.DType, nil)

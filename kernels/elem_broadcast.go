@@ -259,13 +259,3 @@ func bcastIndex(s, out []int) []int {
 	}
 	return idx
 }
-
-// bcastGather copies src (shape s) broadcast to out into a new slice.
-func bcastGather[T any](src []T, s, out []int) []T {
-	idx := bcastIndex(s, out)
-	d := make([]T, len(idx))
-	for i, j := range idx {
-		d[i] = src[j]
-	}
-	return d
-}

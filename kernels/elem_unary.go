@@ -225,7 +225,7 @@ func init() {
 		return unaryOp(bitwiseNot), nil
 	})
 	register("Identity", 1, func(n *graph.Node, opset int) (Op, error) {
-		return unaryOp(func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error) { return x.Clone(), nil }), nil
+		return unaryOp(func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error) { return cloneTensor(ctx, x), nil }), nil
 	})
 	register("Dropout", 1, buildDropout)
 	register("Clip", 1, buildClip)
@@ -446,7 +446,7 @@ func buildDropout(n *graph.Node, opset int) (Op, error) {
 				training = b[0]
 			}
 		}
-		y := x.Clone()
+		y := cloneTensor(ctx, x)
 		if !wantMask && !(training && ratio > 0) {
 			return []*tensor.Tensor{y}, nil
 		}

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/ptq-dev/ptq/tensor"
 )
@@ -57,10 +56,57 @@ func take[T any](s []T, idx []int) []T {
 	return d
 }
 
-// takeTensor builds a tensor of the given shape whose elements are
-// t's elements at idx.
-func takeTensor(t *tensor.Tensor, idx []int, shape []int) *tensor.Tensor {
-	return &tensor.Tensor{DType: t.DType, Shape: append([]int{}, shape...), Data: takeAny(t.Data, idx)}
+// takeTensor builds a tensor of the given shape, allocated through ctx
+// (which may be nil), whose elements are t's elements at idx; an index of
+// -1 leaves the zero value.
+func takeTensor(ctx *Context, t *tensor.Tensor, idx []int, shape []int) *tensor.Tensor {
+	o := ctx.NewTensor(t.DType, shape...)
+	takeInto(o.Data, t.Data, idx)
+	return o
+}
+
+// takeInto sets dst[i] = src[idx[i]] for any element slice type.
+func takeInto(dst, src any, idx []int) {
+	switch d := dst.(type) {
+	case []float32:
+		takeT(d, src.([]float32), idx)
+	case []float64:
+		takeT(d, src.([]float64), idx)
+	case []int64:
+		takeT(d, src.([]int64), idx)
+	case []int32:
+		takeT(d, src.([]int32), idx)
+	case []int16:
+		takeT(d, src.([]int16), idx)
+	case []int8:
+		takeT(d, src.([]int8), idx)
+	case []uint8:
+		takeT(d, src.([]uint8), idx)
+	case []uint16:
+		takeT(d, src.([]uint16), idx)
+	case []uint32:
+		takeT(d, src.([]uint32), idx)
+	case []uint64:
+		takeT(d, src.([]uint64), idx)
+	case []bool:
+		takeT(d, src.([]bool), idx)
+	case []string:
+		takeT(d, src.([]string), idx)
+	case []complex64:
+		takeT(d, src.([]complex64), idx)
+	case []complex128:
+		takeT(d, src.([]complex128), idx)
+	default:
+		panic(fmt.Sprintf("kernels: no element plumbing for %T", dst))
+	}
+}
+
+func takeT[T any](d, s []T, idx []int) {
+	for i, j := range idx {
+		if j >= 0 {
+			d[i] = s[j]
+		}
+	}
 }
 
 // sliceAny returns s[lo:hi] for any element slice (sharing memory).
@@ -133,15 +179,16 @@ func copyAny(dst, src any) int {
 	panic(fmt.Sprintf("kernels: no element plumbing for %T", dst))
 }
 
-// cloneTensor copies t (Ops return new tensors, never their inputs).
-func cloneTensor(t *tensor.Tensor) *tensor.Tensor {
-	return t.Clone()
+// cloneTensor copies t through ctx (ops return new tensors, never their
+// inputs).
+func cloneTensor(ctx *Context, t *tensor.Tensor) *tensor.Tensor {
+	return reshaped(ctx, t, t.Shape)
 }
 
-// reshaped returns a copy of t with another shape.
-func reshaped(t *tensor.Tensor, shape []int) *tensor.Tensor {
-	c := t.Clone()
-	c.Shape = append([]int{}, shape...)
+// reshaped returns a copy of t with another shape (same element count).
+func reshaped(ctx *Context, t *tensor.Tensor, shape []int) *tensor.Tensor {
+	c := ctx.NewTensor(t.DType, shape...)
+	copyAny(c.Data, t.Data)
 	return c
 }
 
@@ -310,7 +357,3 @@ func fromFloat64s(v []float64, dt tensor.DType, shape []int) (*tensor.Tensor, er
 	}
 	return t, nil
 }
-
-func isNaN[T elemNum](v T) bool { return v != v }
-
-var _ = math.NaN

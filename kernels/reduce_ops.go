@@ -171,7 +171,7 @@ func reduceLayout(x *tensor.Tensor, axes []int, keep bool) (data any, o, r, in i
 func reduce(ctx *Context, k reduceKind, x *tensor.Tensor, axes []int, keep, noop bool) (*tensor.Tensor, error) {
 	if len(axes) == 0 {
 		if noop {
-			return x.Clone(), nil
+			return cloneTensor(ctx, x), nil
 		}
 		axes = make([]int, len(x.Shape))
 		for i := range axes {
@@ -593,6 +593,6 @@ func buildTopK(n *graph.Node, opset int) (Op, error) {
 				}
 			}
 		}
-		return []*tensor.Tensor{takeTensor(x, src, out), ind}, nil
+		return []*tensor.Tensor{takeTensor(ctx, x, src, out), ind}, nil
 	}), nil
 }

@@ -259,7 +259,7 @@ func buildConstant(n *graph.Node, opset int) (Op, error) {
 		return nil, err
 	}
 	return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return []*tensor.Tensor{t.Clone()}, nil
+		return []*tensor.Tensor{cloneTensor(ctx, t)}, nil
 	}), nil
 }
 
@@ -302,7 +302,7 @@ func sparseTensor(sp *onnx.SparseTensorProto) (*tensor.Tensor, error) {
 		}
 		idx[off] = k
 	}
-	return takeTensor(vals, idx, shape), nil
+	return takeTensor(nil, vals, idx, shape), nil
 }
 
 func buildConstantOfShape(n *graph.Node, opset int) (Op, error) {
@@ -330,7 +330,7 @@ func buildConstantOfShape(n *graph.Node, opset int) (Op, error) {
 			}
 		}
 		idx := make([]int, tensor.NumElements(shape))
-		return []*tensor.Tensor{takeTensor(fill, idx, shape)}, nil
+		return []*tensor.Tensor{takeTensor(ctx, fill, idx, shape)}, nil
 	}), nil
 }
 

@@ -16,15 +16,15 @@ import (
 func init() {
 	register("Gather", 1, func(n *graph.Node, opset int) (Op, error) {
 		axis := int(n.AttrInt("axis", 0))
-		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gather(x, ind, axis) }), nil
+		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gather(ctx, x, ind, axis) }), nil
 	})
 	register("GatherElements", 11, func(n *graph.Node, opset int) (Op, error) {
 		axis := int(n.AttrInt("axis", 0))
-		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gatherElements(x, ind, axis) }), nil
+		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gatherElements(ctx, x, ind, axis) }), nil
 	})
 	register("GatherND", 11, func(n *graph.Node, opset int) (Op, error) {
 		b := int(n.AttrInt("batch_dims", 0))
-		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gatherND(x, ind, b) }), nil
+		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gatherND(ctx, x, ind, b) }), nil
 	})
 	scatterEl := func(n *graph.Node, opset int) (Op, error) {
 		axis := int(n.AttrInt("axis", 0))
@@ -33,7 +33,7 @@ func init() {
 			if len(in) != 3 || in[0] == nil || in[1] == nil || in[2] == nil {
 				return nil, fmt.Errorf("want 3 inputs")
 			}
-			t, err := scatterElements(in[0], in[1], in[2], axis, red)
+			t, err := scatterElements(ctx, in[0], in[1], in[2], axis, red)
 			return []*tensor.Tensor{t}, err
 		}), nil
 	}
@@ -45,7 +45,7 @@ func init() {
 			if len(in) != 3 || in[0] == nil || in[1] == nil || in[2] == nil {
 				return nil, fmt.Errorf("want 3 inputs")
 			}
-			t, err := scatterND(in[0], in[1], in[2], red)
+			t, err := scatterND(ctx, in[0], in[1], in[2], red)
 			return []*tensor.Tensor{t}, err
 		}), nil
 	})
@@ -80,7 +80,7 @@ func fixIndex(i, dim int) (int, error) {
 	return i, nil
 }
 
-func gather(x, ind *tensor.Tensor, axis int) (*tensor.Tensor, error) {
+func gather(ctx *Context, x, ind *tensor.Tensor, axis int) (*tensor.Tensor, error) {
 	ax, err := nnNormAxis(axis, len(x.Shape))
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func gather(x, ind *tensor.Tensor, axis int) (*tensor.Tensor, error) {
 			}
 		}
 	}
-	return takeTensor(x, idx, out), nil
+	return takeTensor(ctx, x, idx, out), nil
 }
 
 // forEachCoord calls f with the coordinates of every element of shape in
@@ -156,7 +156,7 @@ func elementIndex(xs, ish []int, iv []int, ax int) ([]int, error) {
 	return idx, err
 }
 
-func gatherElements(x, ind *tensor.Tensor, axis int) (*tensor.Tensor, error) {
+func gatherElements(ctx *Context, x, ind *tensor.Tensor, axis int) (*tensor.Tensor, error) {
 	ax, err := nnNormAxis(axis, len(x.Shape))
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func gatherElements(x, ind *tensor.Tensor, axis int) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return takeTensor(x, idx, ind.Shape), nil
+	return takeTensor(ctx, x, idx, ind.Shape), nil
 }
 
 // ndIndex resolves GatherND/ScatterND indices: for every index tuple, the
@@ -215,7 +215,7 @@ func ndIndex(xs []int, ind *tensor.Tensor, batch int) (offs []int, slice int, er
 	return offs, slice, nil
 }
 
-func gatherND(x, ind *tensor.Tensor, batch int) (*tensor.Tensor, error) {
+func gatherND(ctx *Context, x, ind *tensor.Tensor, batch int) (*tensor.Tensor, error) {
 	offs, slice, err := ndIndex(x.Shape, ind, batch)
 	if err != nil {
 		return nil, err
@@ -228,7 +228,7 @@ func gatherND(x, ind *tensor.Tensor, batch int) (*tensor.Tensor, error) {
 			idx = append(idx, o+j)
 		}
 	}
-	return takeTensor(x, idx, out), nil
+	return takeTensor(ctx, x, idx, out), nil
 }
 
 // scatterInto writes updates (in order) to out at offsets dst, combining
@@ -309,7 +309,7 @@ func scatterT[T elemNum](d, s []T, dst []int, red string) error {
 	return nil
 }
 
-func scatterElements(x, ind, upd *tensor.Tensor, axis int, red string) (*tensor.Tensor, error) {
+func scatterElements(ctx *Context, x, ind, upd *tensor.Tensor, axis int, red string) (*tensor.Tensor, error) {
 	ax, err := nnNormAxis(axis, len(x.Shape))
 	if err != nil {
 		return nil, err
@@ -325,11 +325,11 @@ func scatterElements(x, ind, upd *tensor.Tensor, axis int, red string) (*tensor.
 	if err != nil {
 		return nil, err
 	}
-	out := x.Clone()
+	out := cloneTensor(ctx, x)
 	return out, scatterInto(out, upd, dst, red)
 }
 
-func scatterND(x, ind, upd *tensor.Tensor, red string) (*tensor.Tensor, error) {
+func scatterND(ctx *Context, x, ind, upd *tensor.Tensor, red string) (*tensor.Tensor, error) {
 	offs, slice, err := ndIndex(x.Shape, ind, 0)
 	if err != nil {
 		return nil, err
@@ -343,7 +343,7 @@ func scatterND(x, ind, upd *tensor.Tensor, red string) (*tensor.Tensor, error) {
 			dst = append(dst, o+j)
 		}
 	}
-	out := x.Clone()
+	out := cloneTensor(ctx, x)
 	return out, scatterInto(out, upd, dst, red)
 }
 
@@ -457,13 +457,13 @@ func buildPad(n *graph.Node, opset int) (Op, error) {
 			}
 			return nil
 		})
-		t := takeTensor(x, idx, out)
+		t := takeTensor(ctx, x, idx, out)
 		if value != nil && len(fill) > 0 {
 			if value.DType != x.DType {
 				return nil, fmt.Errorf("constant_value type %v differs from data type %v", value.DType, x.DType)
 			}
 			vi := make([]int, len(fill))
-			scatterInto(t, takeTensor(value, vi, []int{len(fill)}), fill, "none")
+			scatterInto(t, takeTensor(ctx, value, vi, []int{len(fill)}), fill, "none")
 		}
 		return t, nil
 	}), nil
@@ -526,7 +526,7 @@ func buildTrilu(n *graph.Node, opset int) (Op, error) {
 				idx[i] = -1
 			}
 		}
-		return takeTensor(x, idx, x.Shape), nil
+		return takeTensor(ctx, x, idx, x.Shape), nil
 	}), nil
 }
 
@@ -570,7 +570,7 @@ func buildOneHot(n *graph.Node, opset int) (Op, error) {
 				}
 			}
 		}
-		return []*tensor.Tensor{takeTensor(vals, idx, out)}, nil
+		return []*tensor.Tensor{takeTensor(ctx, vals, idx, out)}, nil
 	}), nil
 }
 
@@ -589,7 +589,7 @@ func buildCompress(n *graph.Node, opset int) (Op, error) {
 					idx = append(idx, i)
 				}
 			}
-			return takeTensor(x, idx, []int{len(idx)}), nil
+			return takeTensor(ctx, x, idx, []int{len(idx)}), nil
 		}
 		ax, err := nnNormAxis(axis, len(x.Shape))
 		if err != nil {
@@ -612,7 +612,7 @@ func buildCompress(n *graph.Node, opset int) (Op, error) {
 				}
 			}
 		}
-		return takeTensor(x, idx, out), nil
+		return takeTensor(ctx, x, idx, out), nil
 	}), nil
 }
 
@@ -644,7 +644,7 @@ func buildReverseSequence(n *graph.Node, opset int) (Op, error) {
 		if err != nil {
 			return nil, err
 		}
-		return takeTensor(x, idx, x.Shape), nil
+		return takeTensor(ctx, x, idx, x.Shape), nil
 	}), nil
 }
 
@@ -761,7 +761,7 @@ func buildUnique(n *graph.Node, opset int) (Op, error) {
 			}
 		}
 		u := len(order)
-		return []*tensor.Tensor{takeTensor(x, idx, out), tensor.FromInt64(first, u), tensor.FromInt64(inv, dim), tensor.FromInt64(counts, u)}, nil
+		return []*tensor.Tensor{takeTensor(ctx, x, idx, out), tensor.FromInt64(first, u), tensor.FromInt64(inv, dim), tensor.FromInt64(counts, u)}, nil
 	}), nil
 }
 

@@ -102,7 +102,7 @@ func buildReshape(n *graph.Node, opset int) (Op, error) {
 		if err != nil {
 			return nil, err
 		}
-		return reshaped(in[0], out), nil
+		return reshaped(ctx, in[0], out), nil
 	}), nil
 }
 
@@ -118,7 +118,7 @@ func buildFlatten(n *graph.Node, opset int) (Op, error) {
 			return nil, fmt.Errorf("axis %d out of range for rank %d", axis, r)
 		}
 		outer := tensor.NumElements(x.Shape[:a])
-		return reshaped(x, []int{outer, tensor.NumElements(x.Shape[a:])}), nil
+		return reshaped(ctx, x, []int{outer, tensor.NumElements(x.Shape[a:])}), nil
 	}), nil
 }
 
@@ -164,7 +164,7 @@ func buildSqueeze(n *graph.Node, opset int) (Op, error) {
 				out = append(out, d)
 			}
 		}
-		return reshaped(x, out), nil
+		return reshaped(ctx, x, out), nil
 	}), nil
 }
 
@@ -198,7 +198,7 @@ func buildUnsqueeze(n *graph.Node, opset int) (Op, error) {
 				j++
 			}
 		}
-		return reshaped(x, out), nil
+		return reshaped(ctx, x, out), nil
 	}), nil
 }
 
@@ -265,7 +265,7 @@ func buildTranspose(n *graph.Node, opset int) (Op, error) {
 			return transposeF32(ctx, x, perm), nil
 		}
 		idx, out := transposeIndex(x.Shape, perm)
-		return takeTensor(x, idx, out), nil
+		return takeTensor(ctx, x, idx, out), nil
 	}), nil
 }
 
@@ -545,7 +545,7 @@ func buildSlice(n *graph.Node, opset int) (Op, error) {
 				out[i] = max(0, (st[i]-en[i]-sp[i]-1)/(-sp[i]))
 			}
 		}
-		return takeTensor(x, stridedIndex(x.Shape, st, sp, out), out), nil
+		return takeTensor(ctx, x, stridedIndex(x.Shape, st, sp, out), out), nil
 	}), nil
 }
 
@@ -598,7 +598,7 @@ func expand(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Tensor{takeTensor(in[0], bcastIndex(in[0].Shape, out), out)}, nil
+	return []*tensor.Tensor{takeTensor(ctx, in[0], bcastIndex(in[0].Shape, out), out)}, nil
 }
 
 func tile(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -644,7 +644,7 @@ func tile(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			c[k] = 0
 		}
 	}
-	return []*tensor.Tensor{takeTensor(x, idx, out)}, nil
+	return []*tensor.Tensor{takeTensor(ctx, x, idx, out)}, nil
 }
 
 func buildShape(n *graph.Node, opset int) (Op, error) {
