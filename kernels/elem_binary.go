@@ -753,4 +753,3 @@ func whereT[T any](d []T, c []bool, x, y []T, ci, xi, yi []int) {
 		}
 	}
 }
-

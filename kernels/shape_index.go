@@ -20,7 +20,9 @@ func init() {
 	})
 	register("GatherElements", 11, func(n *graph.Node, opset int) (Op, error) {
 		axis := int(n.AttrInt("axis", 0))
-		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) { return gatherElements(ctx, x, ind, axis) }), nil
+		return binaryOp(func(ctx *Context, x, ind *tensor.Tensor) (*tensor.Tensor, error) {
+			return gatherElements(ctx, x, ind, axis)
+		}), nil
 	})
 	register("GatherND", 11, func(n *graph.Node, opset int) (Op, error) {
 		b := int(n.AttrInt("batch_dims", 0))
