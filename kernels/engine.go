@@ -85,6 +85,7 @@ type Engine struct {
 	allowNaN bool
 	main     *enginePlan
 	plans    map[*graph.Graph]*enginePlan // every subgraph, by identity
+	pool     *enginePool
 	inputs   []ValueSpec
 	outputs  []ValueSpec
 }
@@ -115,7 +116,7 @@ func NewEngine(m *graph.Model, opts Options) (*Engine, error) {
 	if m == nil || m.Graph == nil {
 		return nil, errors.New("kernels: nil model")
 	}
-	e := &Engine{model: m, threads: opts.Threads, allowNaN: opts.AllowNaN, plans: map[*graph.Graph]*enginePlan{}}
+	e := &Engine{model: m, threads: opts.Threads, allowNaN: opts.AllowNaN, plans: map[*graph.Graph]*enginePlan{}, pool: newEnginePool()}
 	if e.threads <= 0 {
 		e.threads = runtime.GOMAXPROCS(0)
 	}
@@ -566,7 +567,8 @@ func (e *Engine) runPlan(p *enginePlan, parent *engineFrame, byName map[string]*
 			}
 		}
 	}
-	ctx := &Context{Threads: e.threads}
+	fa := &frameAlloc{pool: e.pool, owned: map[uintptr]*ownedBuf{}}
+	ctx := &Context{Threads: e.threads, alloc: fa.alloc}
 	ctx.RunSubgraph = func(g *graph.Graph, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		sp := e.plans[g]
 		if sp == nil {
@@ -607,7 +609,9 @@ func (e *Engine) runPlan(p *enginePlan, parent *engineFrame, byName map[string]*
 			f.vals[name] = out[i]
 		}
 		for _, name := range s.free {
+			t := f.vals[name]
 			delete(f.vals, name)
+			fa.release(t, f.vals)
 		}
 	}
 	res := make([]*tensor.Tensor, len(p.outputs))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,12 @@ func init() {
 			return nil, fmt.Errorf("legacy mode: %w", ErrUnsupported)
 		}
 		return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return in[:1], nil }), nil
+	})
+	// View returns its input's data under a new tensor, as Reshape may.
+	registerDomain(engTestDomain, "View", 1, func(n *graph.Node, _ int) (Op, error) {
+		return OpFunc(func(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			return []*tensor.Tensor{{DType: in[0].DType, Shape: in[0].Shape, Data: in[0].Data}}, nil
+		}), nil
 	})
 	// BadAttr fails to build.
 	registerDomain(engTestDomain, "BadAttr", 1, func(n *graph.Node, _ int) (Op, error) {
@@ -543,5 +550,70 @@ func TestEngineConcurrentRuns(t *testing.T) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A buffer still visible through a view must not be recycled when the value
+// that allocated it dies, and outputs handed to the caller never are.
+func TestEnginePoolRespectsViewsAndOutputs(t *testing.T) {
+	g := engGraph("views",
+		[]*onnx.NodeProto{
+			engNode("AddConst", []string{"x"}, []string{"a"}, engFloatAttr("value", 1)),
+			engNode("View", []string{"a"}, []string{"v"}),                                 // a dies here, v shares its buffer
+			engNode("AddConst", []string{"x"}, []string{"c"}, engFloatAttr("value", 100)), // same size: would reuse a's buffer
+			engNode("Sum2", []string{"v", "c"}, []string{"y"}),
+			engNode("AddConst", []string{"y"}, []string{"z"}, engFloatAttr("value", 0)),
+		},
+		[]*onnx.ValueInfoProto{engVI("x", tensor.Float, 2)},
+		[]*onnx.ValueInfoProto{engVI("y", tensor.Float, 2), engVI("z", tensor.Float, 2)})
+	e := engEngine(t, g)
+	first, err := e.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]float32{1, 2}, 2)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engClose(t, "y", first["y"].Float32(), 103, 105)
+	for i := range 3 {
+		out, err := e.Run(map[string]*tensor.Tensor{"x": tensor.FromFloat32([]float32{10, 20}, 2)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		engClose(t, fmt.Sprint("later run ", i), out["z"].Float32(), 121, 141)
+	}
+	engClose(t, "first run's y after later runs", first["y"].Float32(), 103, 105)
+	engClose(t, "first run's z after later runs", first["z"].Float32(), 103, 105)
+}
+
+// After the first run, a chain of large intermediates reuses its buffers:
+// later runs allocate a small fraction of the bytes the intermediates take.
+func TestEnginePoolRecycles(t *testing.T) {
+	const n, size = 20, 1 << 16
+	var nodes []*onnx.NodeProto
+	prev := "x"
+	for i := range n {
+		next := fmt.Sprintf("v%d", i)
+		nodes = append(nodes, engNode("AddConst", []string{prev}, []string{next}, engFloatAttr("value", 1)))
+		prev = next
+	}
+	g := engGraph("long", nodes, []*onnx.ValueInfoProto{engVI("x", tensor.Float, size)}, []*onnx.ValueInfoProto{engVI(prev, tensor.Float, size)})
+	e := engEngine(t, g)
+	x := tensor.New(tensor.Float, size)
+	run := func() {
+		out, err := e.Run(map[string]*tensor.Tensor{"x": x}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out[prev].Float32()[0]; got != n {
+			t.Fatalf("output %v, want %v", got, n)
+		}
+	}
+	run()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	run()
+	runtime.ReadMemStats(&after)
+	intermediates := uint64(n * size * 4)
+	// One output buffer per run is new (it belongs to the caller).
+	if got := after.TotalAlloc - before.TotalAlloc; got > intermediates/4 {
+		t.Errorf("second run allocated %d bytes; the intermediates take %d", got, intermediates)
 	}
 }

@@ -43,11 +43,18 @@ type Context struct {
 	// the given inputs, resolving outer-scope names through the running
 	// graph. Set by the Engine.
 	RunSubgraph func(g *graph.Graph, inputs []*tensor.Tensor) ([]*tensor.Tensor, error)
+
+	// alloc, set by the Engine, hands out recycled (zeroed) buffers; see
+	// engine_pool.go.
+	alloc func(dt tensor.DType, shape []int) *tensor.Tensor
 }
 
-// NewTensor allocates an output tensor. Ops allocate through it so that the
-// engine can later recycle buffers without the ops changing.
+// NewTensor allocates a zeroed output tensor. Ops allocate through it so
+// that the engine can recycle the buffers of dead tensors.
 func (c *Context) NewTensor(dt tensor.DType, shape ...int) *tensor.Tensor {
+	if c != nil && c.alloc != nil {
+		return c.alloc(dt, shape)
+	}
 	return tensor.New(dt, shape...)
 }
 
