@@ -360,3 +360,62 @@ func BenchmarkTransposeHeads(b *testing.B) {
 		transposeF32(ctx, x, []int{0, 2, 1, 3})
 	}
 }
+
+func TestConstantForms(t *testing.T) {
+	typ := onnx.AttributeProto_SPARSE_TENSOR
+	name := "sparse_value"
+	dt := int32(tensor.Float)
+	it := int32(tensor.Int64)
+	sp := &onnx.SparseTensorProto{
+		Values:  &onnx.TensorProto{DataType: &dt, Dims: []int64{2}, FloatData: []float32{5, 7}},
+		Indices: &onnx.TensorProto{DataType: &it, Dims: []int64{2}, Int64Data: []int64{1, 4}},
+		Dims:    []int64{2, 3},
+	}
+	sparse := &onnx.AttributeProto{Name: &name, Type: &typ, SparseTensor: sp}
+	wantF32(t, "sparse", runNode(t, "Constant", 13, []*onnx.AttributeProto{sparse}, 1)[0], []int{2, 3}, []float32{0, 5, 0, 0, 7, 0}, 0)
+	// coordinates form: indices [NNZ, rank]
+	sp.Indices = &onnx.TensorProto{DataType: &it, Dims: []int64{2, 2}, Int64Data: []int64{0, 2, 1, 0}}
+	wantF32(t, "sparse coords", runNode(t, "Constant", 13, []*onnx.AttributeProto{sparse}, 1)[0], []int{2, 3}, []float32{0, 0, 5, 7, 0, 0}, 0)
+	floats := &onnx.AttributeProto{Name: strPtr("value_floats"), Type: attrType(onnx.AttributeProto_FLOATS), Floats: []float32{1.5, 2}}
+	wantF32(t, "floats", runNode(t, "Constant", 13, []*onnx.AttributeProto{floats}, 1)[0], []int{2}, []float32{1.5, 2}, 0)
+	wantI64(t, "int", runNode(t, "Constant", 13, []*onnx.AttributeProto{graph.IntAttr("value_int", -3)}, 1)[0], []int{}, []int64{-3})
+	strs := &onnx.AttributeProto{Name: strPtr("value_strings"), Type: attrType(onnx.AttributeProto_STRINGS), Strings: [][]byte{[]byte("a"), []byte("bc")}}
+	if got := runNode(t, "Constant", 13, []*onnx.AttributeProto{strs}, 1)[0]; got.Data.([]string)[1] != "bc" || got.Shape[0] != 2 {
+		t.Fatalf("strings: %v %v", got.Shape, got.Data)
+	}
+}
+
+func strPtr(s string) *string { return &s }
+
+func attrType(t onnx.AttributeProto_AttributeType) *onnx.AttributeProto_AttributeType { return &t }
+
+func TestCastStrings(t *testing.T) {
+	s := &tensor.Tensor{DType: tensor.String, Shape: []int{4}, Data: []string{"1.5", "-INF", "NaN", " 2e3"}}
+	got := runNode(t, "Cast", 13, []*onnx.AttributeProto{graph.IntAttr("to", int64(tensor.Float))}, 1, s)[0]
+	wantF32(t, "parse", got, []int{4}, []float32{1.5, float32(math.Inf(-1)), float32(math.NaN()), 2000}, 0)
+	back := runNode(t, "Cast", 13, []*onnx.AttributeProto{graph.IntAttr("to", int64(tensor.String))}, 1, got)[0].Data.([]string)
+	if back[0] != "1.5" || back[1] != "-INF" || back[2] != "NaN" || back[3] != "2000" {
+		t.Fatalf("format: %q", back)
+	}
+	// Cast-1 names the target type with a string
+	to := &onnx.AttributeProto{Name: strPtr("to"), Type: attrType(onnx.AttributeProto_STRING), S: []byte("INT32")}
+	if got := runNode(t, "Cast", 1, []*onnx.AttributeProto{to}, 1, f32([]int{2}, 2.7, -2.7))[0]; got.DType != tensor.Int32 || got.Data.([]int32)[1] != -2 {
+		t.Fatalf("Cast-1: %v %v", got.DType, got.Data)
+	}
+}
+
+func BenchmarkGatherEmbedding(b *testing.B) {
+	emb := seq([]int{30522, 768}, 0)
+	ids := make([]int64, 128)
+	for i := range ids {
+		ids[i] = int64(i * 97 % 30522)
+	}
+	ind := tensor.FromInt64(ids, 1, 128)
+	ctx := &Context{Threads: 1}
+	b.SetBytes(int64(4 * 128 * 768))
+	for range b.N {
+		if _, err := gather(ctx, emb, ind, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

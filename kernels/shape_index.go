@@ -98,6 +98,19 @@ func gather(ctx *Context, x, ind *tensor.Tensor, axis int) (*tensor.Tensor, erro
 			return nil, err
 		}
 	}
+	if inner >= 16 {
+		// rows long enough (embedding lookups) are copied as blocks
+		res := ctx.NewTensor(x.DType, out...)
+		p := 0
+		for a := range o {
+			for _, v := range iv {
+				base := (a*dim + v) * inner
+				copyAny(sliceAny(res.Data, p, p+inner), sliceAny(x.Data, base, base+inner))
+				p += inner
+			}
+		}
+		return res, nil
+	}
 	idx := make([]int, 0, o*len(iv)*inner)
 	for a := range o {
 		for _, v := range iv {
