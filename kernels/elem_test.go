@@ -334,6 +334,7 @@ func BenchmarkReduceMeanLastAxis(b *testing.B) {
 	x := seq([]int{1, 128, 768}, 0)
 	ctx := &Context{Threads: 1}
 	b.SetBytes(int64(4 * x.Len()))
+	b.ResetTimer()
 	for range b.N {
 		if _, err := reduce(ctx, rdMean, x, []int{-1}, true, false); err != nil {
 			b.Fatal(err)
@@ -345,6 +346,7 @@ func BenchmarkReduceSumAxis1(b *testing.B) {
 	x := seq([]int{1, 128, 768}, 0)
 	ctx := &Context{Threads: 1}
 	b.SetBytes(int64(4 * x.Len()))
+	b.ResetTimer()
 	for range b.N {
 		if _, err := reduce(ctx, rdSum, x, []int{1}, false, false); err != nil {
 			b.Fatal(err)
@@ -356,6 +358,7 @@ func BenchmarkTransposeHeads(b *testing.B) {
 	x := seq([]int{1, 128, 12, 64}, 0)
 	ctx := &Context{Threads: 1}
 	b.SetBytes(int64(4 * x.Len()))
+	b.ResetTimer()
 	for range b.N {
 		transposeF32(ctx, x, []int{0, 2, 1, 3})
 	}
@@ -413,6 +416,7 @@ func BenchmarkGatherEmbedding(b *testing.B) {
 	ind := tensor.FromInt64(ids, 1, 128)
 	ctx := &Context{Threads: 1}
 	b.SetBytes(int64(4 * 128 * 768))
+	b.ResetTimer()
 	for range b.N {
 		if _, err := gather(ctx, emb, ind, 0); err != nil {
 			b.Fatal(err)

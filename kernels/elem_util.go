@@ -109,39 +109,41 @@ func takeT[T any](d, s []T, idx []int) {
 	}
 }
 
-// sliceAny returns s[lo:hi] for any element slice (sharing memory).
-func sliceAny(src any, lo, hi int) any {
-	switch s := src.(type) {
+// copyBlock copies n elements from src[so:] to dst[do:] (same element
+// type) without boxing sub-slices.
+func copyBlock(dst any, do int, src any, so, n int) {
+	switch d := dst.(type) {
 	case []float32:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]float32)[so:so+n])
 	case []float64:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]float64)[so:so+n])
 	case []int64:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]int64)[so:so+n])
 	case []int32:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]int32)[so:so+n])
 	case []int16:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]int16)[so:so+n])
 	case []int8:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]int8)[so:so+n])
 	case []uint8:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]uint8)[so:so+n])
 	case []uint16:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]uint16)[so:so+n])
 	case []uint32:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]uint32)[so:so+n])
 	case []uint64:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]uint64)[so:so+n])
 	case []bool:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]bool)[so:so+n])
 	case []string:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]string)[so:so+n])
 	case []complex64:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]complex64)[so:so+n])
 	case []complex128:
-		return s[lo:hi]
+		copy(d[do:do+n], src.([]complex128)[so:so+n])
+	default:
+		panic(fmt.Sprintf("kernels: no element plumbing for %T", dst))
 	}
-	panic(fmt.Sprintf("kernels: no element plumbing for %T", src))
 }
 
 // copyAny copies src into dst (same element type) and returns the count.
@@ -224,7 +226,7 @@ func f32ToHalf(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
 			d[i] = tensor.Float32ToFloat16(v)
 		}
 	}
-	return &tensor.Tensor{DType: dt, Shape: t.Shape, Data: d}
+	return &tensor.Tensor{DType: dt, Shape: append([]int{}, t.Shape...), Data: d}
 }
 
 // asFloat64s reads any numeric or bool tensor as float64 values.

@@ -105,7 +105,7 @@ func gather(ctx *Context, x, ind *tensor.Tensor, axis int) (*tensor.Tensor, erro
 		for a := range o {
 			for _, v := range iv {
 				base := (a*dim + v) * inner
-				copyAny(sliceAny(res.Data, p, p+inner), sliceAny(x.Data, base, base+inner))
+				copyBlock(res.Data, p, x.Data, base, inner)
 				p += inner
 			}
 		}

@@ -372,7 +372,7 @@ func buildConcat(n *graph.Node, opset int) (Op, error) {
 		for _, t := range ts {
 			row := tensor.NumElements(t.Shape[ax:])
 			for a := range outer {
-				copyAny(sliceAny(o.Data, a*orow+pos, a*orow+pos+row), sliceAny(t.Data, a*row, a*row+row))
+				copyBlock(o.Data, a*orow+pos, t.Data, a*row, row)
 			}
 			pos += row
 		}
@@ -393,7 +393,7 @@ func splitAxis(ctx *Context, x *tensor.Tensor, ax int, sizes []int) []*tensor.Te
 		o := ctx.NewTensor(x.DType, sh...)
 		n := s * inner
 		for a := range outer {
-			copyAny(sliceAny(o.Data, a*n, a*n+n), sliceAny(x.Data, a*row+pos, a*row+pos+n))
+			copyBlock(o.Data, a*n, x.Data, a*row+pos, n)
 		}
 		pos += n
 		res = append(res, o)
