@@ -697,59 +697,68 @@ func where(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	o := ctx.NewTensor(x.DType, out...)
-	cond := c.Data.([]bool)
-	var ci, xi, yi []int
-	if !(sameShape(c.Shape, out) && sameShape(x.Shape, out) && sameShape(y.Shape, out)) {
-		ci, xi, yi = bcastIndex(c.Shape, out), bcastIndex(x.Shape, out), bcastIndex(y.Shape, out)
+	if o.Len() == 0 {
+		return []*tensor.Tensor{o}, nil
 	}
+	cond := c.Data.([]bool)
+	p := planRows([][]int{c.Shape, x.Shape, y.Shape}, out)
 	switch d := o.Data.(type) {
 	case []float32:
-		whereT(d, cond, x.Data.([]float32), y.Data.([]float32), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]float32), y.Data.([]float32))
 	case []float64:
-		whereT(d, cond, x.Data.([]float64), y.Data.([]float64), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]float64), y.Data.([]float64))
 	case []int64:
-		whereT(d, cond, x.Data.([]int64), y.Data.([]int64), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]int64), y.Data.([]int64))
 	case []int32:
-		whereT(d, cond, x.Data.([]int32), y.Data.([]int32), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]int32), y.Data.([]int32))
 	case []int16:
-		whereT(d, cond, x.Data.([]int16), y.Data.([]int16), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]int16), y.Data.([]int16))
 	case []int8:
-		whereT(d, cond, x.Data.([]int8), y.Data.([]int8), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]int8), y.Data.([]int8))
 	case []uint8:
-		whereT(d, cond, x.Data.([]uint8), y.Data.([]uint8), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]uint8), y.Data.([]uint8))
 	case []uint16:
-		whereT(d, cond, x.Data.([]uint16), y.Data.([]uint16), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]uint16), y.Data.([]uint16))
 	case []uint32:
-		whereT(d, cond, x.Data.([]uint32), y.Data.([]uint32), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]uint32), y.Data.([]uint32))
 	case []uint64:
-		whereT(d, cond, x.Data.([]uint64), y.Data.([]uint64), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]uint64), y.Data.([]uint64))
 	case []bool:
-		whereT(d, cond, x.Data.([]bool), y.Data.([]bool), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]bool), y.Data.([]bool))
 	case []string:
-		whereT(d, cond, x.Data.([]string), y.Data.([]string), ci, xi, yi)
+		whereT(ctx, &p, d, cond, x.Data.([]string), y.Data.([]string))
 	default:
 		return nil, fmt.Errorf("unsupported element type %v", x.DType)
 	}
 	return []*tensor.Tensor{o}, nil
 }
 
-// whereT selects per element; nil index maps mean all shapes are equal.
-func whereT[T any](d []T, c []bool, x, y []T, ci, xi, yi []int) {
-	if ci == nil {
-		for i, b := range c[:len(d)] {
-			if b {
-				d[i] = x[i]
-			} else {
-				d[i] = y[i]
+// whereT selects row by row; along a row each operand steps by 0 or 1.
+func whereT[T any](ctx *Context, p *rowPlan, d []T, c []bool, x, y []T) {
+	L := p.inner
+	cs, xs, ys := p.innerStride[0], p.innerStride[1], p.innerStride[2]
+	ctx.Parallel(len(d)/L, max(1, elemGrain/L), func(lo, hi int) {
+		p.each(lo, hi, func(row int, offs []int) {
+			dr := d[row*L : row*L+L]
+			co, xo, yo := offs[0], offs[1], offs[2]
+			if cs == 1 && xs == 1 && ys == 1 {
+				cr, xr, yr := c[co:co+L], x[xo:xo+L], y[yo:yo+L]
+				for i := range dr {
+					if cr[i] {
+						dr[i] = xr[i]
+					} else {
+						dr[i] = yr[i]
+					}
+				}
+				return
 			}
-		}
-		return
-	}
-	for i := range d {
-		if c[ci[i]] {
-			d[i] = x[xi[i]]
-		} else {
-			d[i] = y[yi[i]]
-		}
-	}
+			for i := range dr {
+				if c[co+i*cs] {
+					dr[i] = x[xo+i*xs]
+				} else {
+					dr[i] = y[yo+i*ys]
+				}
+			}
+		})
+	})
 }

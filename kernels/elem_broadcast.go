@@ -259,3 +259,96 @@ func bcastIndex(s, out []int) []int {
 	}
 	return idx
 }
+
+// rowPlan is planBroadcast for any number of operands: the output is cut
+// into rows of inner elements; along a row each operand advances by
+// innerStride (1, or 0 when it is broadcast).
+type rowPlan struct {
+	outer       []int   // sizes of the outer dimensions
+	st          [][]int // per operand, strides along the outer dimensions
+	inner       int
+	innerStride []int
+}
+
+func planRows(shapes [][]int, out []int) rowPlan {
+	m := len(shapes)
+	sts := make([][]int, m)
+	for k, s := range shapes {
+		sts[k] = bcastStrides(s, out)
+	}
+	type dim struct {
+		n  int
+		st []int
+	}
+	var dims []dim
+	for i, n := range out {
+		if n == 1 {
+			continue
+		}
+		d := dim{n, make([]int, m)}
+		for k := range m {
+			d.st[k] = sts[k][i]
+		}
+		if j := len(dims) - 1; j >= 0 {
+			p := dims[j]
+			ok := true
+			for k := range m {
+				if (p.st[k] == 0) != (d.st[k] == 0) || (p.st[k] != 0 && p.st[k] != d.st[k]*d.n) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				dims[j] = dim{p.n * d.n, d.st}
+				continue
+			}
+		}
+		dims = append(dims, d)
+	}
+	p := rowPlan{st: make([][]int, m), inner: 1, innerStride: make([]int, m)}
+	if len(dims) == 0 {
+		return p
+	}
+	last := dims[len(dims)-1]
+	p.inner = last.n
+	copy(p.innerStride, last.st)
+	for _, d := range dims[:len(dims)-1] {
+		p.outer = append(p.outer, d.n)
+		for k := range m {
+			p.st[k] = append(p.st[k], d.st[k])
+		}
+	}
+	return p
+}
+
+// each calls f for rows [lo, hi) with each operand's offset at the row start
+// (offs is reused between calls).
+func (p *rowPlan) each(lo, hi int, f func(row int, offs []int)) {
+	m := len(p.st)
+	idx := make([]int, len(p.outer))
+	offs := make([]int, m)
+	rem := lo
+	for j := len(p.outer) - 1; j >= 0; j-- {
+		idx[j] = rem % p.outer[j]
+		rem /= p.outer[j]
+		for k := range m {
+			offs[k] += idx[j] * p.st[k][j]
+		}
+	}
+	for row := lo; row < hi; row++ {
+		f(row, offs)
+		for j := len(p.outer) - 1; j >= 0; j-- {
+			idx[j]++
+			for k := range m {
+				offs[k] += p.st[k][j]
+			}
+			if idx[j] < p.outer[j] {
+				break
+			}
+			for k := range m {
+				offs[k] -= p.st[k][j] * p.outer[j]
+			}
+			idx[j] = 0
+		}
+	}
+}

@@ -293,6 +293,62 @@ func TestBroadcastPaths(t *testing.T) {
 	}
 }
 
+// TestWhereExpandBroadcast checks the row plans of Where and Expand
+// against the naive index maps.
+func TestWhereExpandBroadcast(t *testing.T) {
+	cases := [][3][]int{
+		{{2, 3}, {2, 3}, {2, 3}},
+		{{1, 1, 1, 4}, {2, 3, 4, 4}, {}},
+		{{3, 1}, {1, 4}, {2, 1, 1}},
+		{{}, {5}, {2, 5}},
+		{{2, 1, 3}, {1}, {4, 1}},
+	}
+	for _, c := range cases {
+		out, err := bcastShape(c[0], c[1], c[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cond := tensor.New(tensor.Bool, c[0]...)
+		for i := range cond.Data.([]bool) {
+			cond.Data.([]bool)[i] = i%3 != 1
+		}
+		x, y := seq(c[1], 1), seq(c[2], -100)
+		got := runNode(t, "Where", 16, nil, 1, cond, x, y)[0]
+		ci, xi, yi := bcastIndex(c[0], out), bcastIndex(c[1], out), bcastIndex(c[2], out)
+		want := make([]float32, len(ci))
+		for i := range want {
+			if cond.Data.([]bool)[ci[i]] {
+				want[i] = x.Float32()[xi[i]]
+			} else {
+				want[i] = y.Float32()[yi[i]]
+			}
+		}
+		wantF32(t, "where", got, out, want, 0)
+		shape := make([]int64, len(out))
+		for i, d := range out {
+			shape[i] = int64(d)
+		}
+		got = runNode(t, "Expand", 13, nil, 1, x, tensor.FromInt64(shape, len(shape)))[0]
+		for i := range want {
+			want[i] = x.Float32()[xi[i]]
+		}
+		wantF32(t, "expand", got, out, want, 0)
+	}
+}
+
+func BenchmarkWhereMask(b *testing.B) {
+	cond := tensor.New(tensor.Bool, 1, 1, 1, 128)
+	x, y := seq([]int{1, 12, 128, 128}, 0), seq([]int{}, -1e9)
+	ctx := &Context{Threads: 1}
+	in := []*tensor.Tensor{cond, y, x}
+	b.SetBytes(int64(4 * x.Len()))
+	for range b.N {
+		if _, err := where(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func seq(shape []int, start float32) *tensor.Tensor {
 	t := tensor.New(tensor.Float, shape...)
 	for i := range t.Float32() {

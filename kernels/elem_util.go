@@ -146,6 +146,48 @@ func copyBlock(dst any, do int, src any, so, n int) {
 	}
 }
 
+// fillBlock sets dst[do:do+n] to src[so] (same element type).
+func fillBlock(dst any, do int, src any, so, n int) {
+	switch d := dst.(type) {
+	case []float32:
+		fillT(d[do:do+n], src.([]float32)[so])
+	case []float64:
+		fillT(d[do:do+n], src.([]float64)[so])
+	case []int64:
+		fillT(d[do:do+n], src.([]int64)[so])
+	case []int32:
+		fillT(d[do:do+n], src.([]int32)[so])
+	case []int16:
+		fillT(d[do:do+n], src.([]int16)[so])
+	case []int8:
+		fillT(d[do:do+n], src.([]int8)[so])
+	case []uint8:
+		fillT(d[do:do+n], src.([]uint8)[so])
+	case []uint16:
+		fillT(d[do:do+n], src.([]uint16)[so])
+	case []uint32:
+		fillT(d[do:do+n], src.([]uint32)[so])
+	case []uint64:
+		fillT(d[do:do+n], src.([]uint64)[so])
+	case []bool:
+		fillT(d[do:do+n], src.([]bool)[so])
+	case []string:
+		fillT(d[do:do+n], src.([]string)[so])
+	case []complex64:
+		fillT(d[do:do+n], src.([]complex64)[so])
+	case []complex128:
+		fillT(d[do:do+n], src.([]complex128)[so])
+	default:
+		panic(fmt.Sprintf("kernels: no element plumbing for %T", dst))
+	}
+}
+
+func fillT[T any](d []T, v T) {
+	for i := range d {
+		d[i] = v
+	}
+}
+
 // copyAny copies src into dst (same element type) and returns the count.
 func copyAny(dst, src any) int {
 	switch d := dst.(type) {

@@ -598,7 +598,21 @@ func expand(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Tensor{takeTensor(ctx, in[0], bcastIndex(in[0].Shape, out), out)}, nil
+	x := in[0]
+	o := ctx.NewTensor(x.DType, out...)
+	if o.Len() == 0 {
+		return []*tensor.Tensor{o}, nil
+	}
+	p := planRows([][]int{x.Shape}, out)
+	L, s := p.inner, p.innerStride[0]
+	p.each(0, o.Len()/L, func(row int, offs []int) {
+		if s == 1 {
+			copyBlock(o.Data, row*L, x.Data, offs[0], L)
+		} else {
+			fillBlock(o.Data, row*L, x.Data, offs[0], L)
+		}
+	})
+	return []*tensor.Tensor{o}, nil
 }
 
 func tile(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
