@@ -33,6 +33,8 @@ type Graph struct {
 	values       map[string]*Value // every value defined or referenced in this graph
 	initializers []*Value          // in the order they were read or added
 	proto        *onnx.GraphProto  // the fields not modelled above (doc string, value_info order, sparse initializers, annotations, metadata)
+	ns           *namespace        // names used anywhere in the model, shared by all its graphs
+	owner        *Node             // the node whose attribute holds this subgraph; nil for the main graph
 }
 
 // Value is a named edge: a graph input, an initializer, or a node output.
