@@ -1,0 +1,10 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+// commands lists ptq's subcommands, one constructor each.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		versionCmd(),
+	}
+}
