@@ -25,17 +25,21 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	cmds := commands()
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = onUsageError
+		}
+	}
 	return &cli.App{
 		Name:            "ptq",
 		Usage:           "post-training quantization for ONNX models",
 		Version:         version,
 		Writer:          stdout,
 		ErrWriter:       stderr,
-		Commands:        commands(),
+		Commands:        cmds,
 		HideHelpCommand: true,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err.Error()}
-		},
+		OnUsageError:    onUsageError,
 		CommandNotFound: func(c *cli.Context, name string) {
 			fmt.Fprintf(c.App.ErrWriter, "ptq: unknown command %q (see ptq --help)\n", name)
 			os.Exit(2)
@@ -43,6 +47,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 	}
 }
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
