@@ -128,3 +128,32 @@ func TestTorchvisionResnet18(t *testing.T) {
 		t.Errorf("logits span only [%v, %v]: the exported model looks degenerate", lo, hi)
 	}
 }
+
+func TestImageData(t *testing.T) {
+	Require(t, ORTOracle)
+	calib, eval := ImageData(t)
+	for path, n := range map[string]int{calib: 64, eval: 32} {
+		x, err := ReadNPY(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.DType != tensor.Float || len(x.Shape) != 4 || x.Shape[0] != n || x.Shape[1] != 3 || x.Shape[2] != 224 || x.Shape[3] != 224 {
+			t.Fatalf("%s is %v, want float32[%d 3 224 224]", path, x, n)
+		}
+		// ImageNet normalisation of ordinary pictures: roughly zero mean,
+		// unit spread, within the range the normalisation allows.
+		var sum, sq float64
+		for _, v := range x.Float32() {
+			if v < -2.2 || v > 2.7 {
+				t.Fatalf("%s: value %v outside the normalised pixel range", path, v)
+			}
+			sum += float64(v)
+			sq += float64(v) * float64(v)
+		}
+		mean := sum / float64(x.Len())
+		std := math.Sqrt(sq/float64(x.Len()) - mean*mean)
+		if math.Abs(mean) > 0.7 || std < 0.5 || std > 1.5 {
+			t.Errorf("%s: mean %.2f std %.2f, not like normalised images", path, mean, std)
+		}
+	}
+}

@@ -21,22 +21,42 @@ import (
 // testmodels/generated/ppocr and re-rendered when the script changes.
 func PPOCRData(t testing.TB) string {
 	t.Helper()
-	script := filepath.Join(TestModelsDir(), "ppocr_data.py")
+	return renderOnce(t, "ppocr_data.py", "ppocr", PILOracle)
+}
+
+// ImageData returns calib.npy (64 images) and eval.npy (32 images): float32
+// N x 3 x 224 x 224 inputs for the torchvision classifiers, normalised with
+// ImageNet's mean and std, rendered by testmodels/image_data.py from
+// Fashion-MNIST pictures on colour gradients (see its doc string) into
+// testmodels/generated/images on first use.
+func ImageData(t testing.TB) (calib, eval string) {
+	t.Helper()
+	Require(t, FMNISTOracle)
+	dir := renderOnce(t, "image_data.py", "images", PILOracle)
+	return filepath.Join(dir, "calib.npy"), filepath.Join(dir, "eval.npy")
+}
+
+// renderOnce runs testmodels/SCRIPT GENERATED/SUBDIR unless a stamp named
+// after the script's digest says it already did, so a changed script renders
+// again.
+func renderOnce(t testing.TB, script, subdir, needs string) string {
+	t.Helper()
+	script = filepath.Join(TestModelsDir(), script)
 	src, err := os.ReadFile(script)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(src)
-	dir := filepath.Join(GeneratedDir(), "ppocr")
+	dir := filepath.Join(GeneratedDir(), subdir)
 	stamp := filepath.Join(dir, "complete-"+hex.EncodeToString(sum[:6]))
 	if _, err := os.Stat(stamp); err == nil {
 		return dir
 	}
-	Require(t, PILOracle)
+	Require(t, needs)
 	if err := GenerateOnce(stamp, func() error {
 		cmd := exec.Command(Python, script, dir)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("render PP-OCR data: %v: %s", err, lastLine(out))
+			return fmt.Errorf("%s: %v: %s", filepath.Base(script), err, lastLine(out))
 		}
 		return os.WriteFile(stamp, nil, 0o644)
 	}); err != nil {
