@@ -1,5 +1,3 @@
-//go:build ptqengine
-
 package main
 
 import (
@@ -48,12 +46,12 @@ type benchResult struct {
 }
 
 func benchAction(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("bench: want one MODEL argument, got %d", c.NArg())
+	if err := needArgs(c, 1, "MODEL"); err != nil {
+		return err
 	}
 	iters, warmup := c.Int("iters"), c.Int("warmup")
-	if iters < 1 {
-		return fmt.Errorf("bench: --iters %d, want at least 1", iters)
+	if iters < 1 || warmup < 0 {
+		return usagef("bench: --iters %d --warmup %d: want at least 1 timed run and no negative warm-up", iters, warmup)
 	}
 	path := c.Args().First()
 	e, threads, err := runLoadEngine(path, c.Int("threads"))
@@ -62,7 +60,7 @@ func benchAction(c *cli.Context) error {
 	}
 	shapes, err := benchParseShapes(c.Generic("shape").(*benchShapeFlag).specs)
 	if err != nil {
-		return err
+		return usageError{err.Error()}
 	}
 	for _, s := range e.Inputs() {
 		if _, given := shapes[s.Name]; !given && slices.Contains(s.Shape, -1) {

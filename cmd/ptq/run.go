@@ -1,5 +1,3 @@
-//go:build ptqengine
-
 package main
 
 import (
@@ -9,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -18,6 +17,10 @@ import (
 	"github.com/ptq-dev/ptq/onnxio"
 	"github.com/ptq-dev/ptq/tensor"
 )
+
+// runGCPercent is the garbage-collection target of `ptq run` unless GOGC is
+// set.
+const runGCPercent = 20
 
 func runCmd() *cli.Command {
 	return &cli.Command{
@@ -59,29 +62,36 @@ func runLoadEngine(path string, threads int) (*kernels.Engine, int, error) {
 }
 
 func runAction(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("run: want one MODEL argument, got %d", c.NArg())
+	if err := needArgs(c, 1, "MODEL"); err != nil {
+		return err
 	}
 	if c.String("data") == "" {
-		return errors.New("run: --data is required")
+		return usagef("run: --data is required")
+	}
+	batch := c.Int("batch")
+	if batch < 1 {
+		return usagef("run: --batch %d, want at least 1", batch)
 	}
 	e, _, err := runLoadEngine(c.Args().First(), c.Int("threads"))
 	if err != nil {
 		return err
 	}
-	batch := c.Int("batch")
-	if batch < 1 {
-		return fmt.Errorf("run: --batch %d, want at least 1", batch)
-	}
 	if batch > 1 && !runSymbolicBatch(e.Inputs()) {
 		fmt.Fprintf(c.App.ErrWriter, "run: the model's batch dimension is fixed; feeding one sample at a time\n")
 		batch = 1
 	}
-	r, err := runOpenData(c, e.Inputs())
+	// The reader stacks batch samples per Next itself.
+	r, err := runOpenData(c, e.Inputs(), batch)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	// The engine recycles its buffers, so a run leaves little garbage per
+	// sample; a low collection target keeps the peak near the live set
+	// instead of letting that garbage grow to twice it between collections.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(runGCPercent)
+	}
 	outDir := c.String("out")
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
@@ -90,7 +100,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := runFeed(e, r, batch, w)
+	n, err := runFeed(e, r, 1, w)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
@@ -117,8 +127,9 @@ type runSource interface {
 	Next() (map[string]*tensor.Tensor, error)
 }
 
-// runFeed runs every sample of r through e, batch samples per run, and
-// appends the outputs to w. It returns the number of samples.
+// runFeed runs every sample of r through e, joining batch Next results per
+// run, and appends the outputs to w. It returns the number of samples (rows
+// of the first input dimension) fed.
 func runFeed(e *kernels.Engine, r runSource, batch int, w *runWriter) (int, error) {
 	total := 0
 	pending := make([]map[string]*tensor.Tensor, 0, batch)
@@ -128,16 +139,16 @@ func runFeed(e *kernels.Engine, r runSource, batch int, w *runWriter) (int, erro
 		}
 		in, err := runConcat(pending, e.Inputs())
 		if err != nil {
-			return fmt.Errorf("samples %d-%d: %w", total, total+len(pending)-1, err)
+			return fmt.Errorf("batch from sample %d: %w", total, err)
 		}
 		out, err := e.Run(in, nil)
 		if err != nil {
-			return fmt.Errorf("samples %d-%d: %w", total, total+len(pending)-1, err)
+			return fmt.Errorf("batch from sample %d: %w", total, err)
 		}
 		if err := w.Append(out); err != nil {
 			return err
 		}
-		total += len(pending)
+		total += runRows(in)
 		pending = pending[:0]
 		return nil
 	}
@@ -157,6 +168,17 @@ func runFeed(e *kernels.Engine, r runSource, batch int, w *runWriter) (int, erro
 		}
 	}
 	return total, flush()
+}
+
+// runRows is how many samples a fed batch holds: the first dimension of its
+// inputs (1 for scalars).
+func runRows(in map[string]*tensor.Tensor) int {
+	for _, t := range in {
+		if t.Rank() > 0 {
+			return t.Shape[0]
+		}
+	}
+	return 1
 }
 
 // runConcat joins samples along the first axis. A sample whose rank is one

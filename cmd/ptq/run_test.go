@@ -1,5 +1,3 @@
-//go:build ptqengine
-
 package main
 
 import (
