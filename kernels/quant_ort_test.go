@@ -510,3 +510,52 @@ func TestQuantizeLinearNewFormsMatchORT(t *testing.T) {
 	)
 	qtCheck(t, cases)
 }
+
+func TestIntegerOpsMatchORT(t *testing.T) {
+	r := newQtRand(4)
+	wzpI8 := tensor.New(tensor.Int8, 4)
+	copy(wzpI8.Data.([]int8), []int8{0, 1, -2, 3})
+	cases := []qtCase{
+		{
+			name: "qlinearconv_u8_per_channel_group_bias", op: "QLinearConv", opset: 13,
+			attrs:  []*onnx.AttributeProto{qtInt("group", 2), qtInts("pads", 1, 0, 1, 2), qtInts("strides", 2, 1), qtInts("dilations", 1, 2)},
+			inputs: []string{"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "B"},
+			feeds:  map[string]*tensor.Tensor{"x": r.u8(2, 4, 7, 8)},
+			consts: map[string]*tensor.Tensor{"sx": qtScalarF(0.02), "zx": qtScalarU8(120), "w": r.i8(4, 2, 3, 3), "sw": r.f32Pos(4),
+				"zw": tensor.New(tensor.Int8, 4), "sy": qtScalarF(0.15), "zy": qtScalarU8(125), "B": r.i32(-2000, 2000, 4)},
+			outputs: []string{"y"}, outTypes: []tensor.DType{tensor.Uint8},
+		},
+		{
+			name: "qlinearconv_i8_same_upper_1d", op: "QLinearConv", opset: 13,
+			attrs:  []*onnx.AttributeProto{&onnx.AttributeProto{Name: strPtr("auto_pad"), Type: attrType(onnx.AttributeProto_STRING), S: []byte("SAME_UPPER")}, qtInts("strides", 2)},
+			inputs: []string{"x", "sx", "zx", "w", "sw", "zw", "sy", "zy"},
+			feeds:  map[string]*tensor.Tensor{"x": r.i8(1, 3, 9)},
+			consts: map[string]*tensor.Tensor{"sx": qtScalarF(0.02), "zx": qtScalarI8(-5), "w": r.i8(4, 3, 4), "sw": qtScalarF(0.01),
+				"zw": qtScalarI8(0), "sy": qtScalarF(0.08), "zy": qtScalarI8(3)},
+			outputs: []string{"y"}, outTypes: []tensor.DType{tensor.Int8},
+		},
+		{
+			name: "convinteger_u8_pads", op: "ConvInteger", opset: 13,
+			attrs:   []*onnx.AttributeProto{qtInts("pads", 1, 1, 1, 1)},
+			inputs:  []string{"x", "w", "zx", "zw"},
+			feeds:   map[string]*tensor.Tensor{"x": r.u8(1, 2, 5, 5)},
+			consts:  map[string]*tensor.Tensor{"w": r.u8(3, 2, 3, 3), "zx": qtScalarU8(128), "zw": qtScalarU8(100)},
+			outputs: []string{"y"}, outTypes: []tensor.DType{tensor.Int32},
+		},
+		{
+			name: "matmulinteger_batched_per_column", op: "MatMulInteger", opset: 13,
+			inputs:  []string{"A", "B", "za", "zb"},
+			feeds:   map[string]*tensor.Tensor{"A": r.u8(2, 3, 5)},
+			consts:  map[string]*tensor.Tensor{"B": r.i8(5, 4), "za": qtScalarU8(130), "zb": wzpI8},
+			outputs: []string{"Y"}, outTypes: []tensor.DType{tensor.Int32},
+		},
+		{
+			name: "qlinearmatmul_i8_batched", op: "QLinearMatMul", opset: 13,
+			inputs:  []string{"a", "sa", "za", "b", "sb", "zb", "sy", "zy"},
+			feeds:   map[string]*tensor.Tensor{"a": r.i8(2, 3, 6)},
+			consts:  map[string]*tensor.Tensor{"sa": qtScalarF(0.03), "za": qtScalarI8(2), "b": r.i8(6, 5), "sb": qtScalarF(0.02), "zb": qtScalarI8(0), "sy": qtScalarF(0.2), "zy": qtScalarI8(-1)},
+			outputs: []string{"y"}, outTypes: []tensor.DType{tensor.Int8},
+		},
+	}
+	qtCheck(t, cases)
+}
