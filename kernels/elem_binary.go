@@ -44,8 +44,11 @@ func init() {
 		name string
 		k    cmpKind
 	}{{"Equal", cmpEq}, {"Greater", cmpGt}, {"GreaterOrEqual", cmpGe}, {"Less", cmpLt}, {"LessOrEqual", cmpLe}} {
-		k := op.k
-		register(op.name, 1, func(n *graph.Node, opset int) (Op, error) {
+		k, since := op.k, 1
+		if k == cmpGe || k == cmpLe {
+			since = 12
+		}
+		register(op.name, since, func(n *graph.Node, opset int) (Op, error) {
 			return legacyBroadcast(n, opset, binaryOp(func(ctx *Context, a, b *tensor.Tensor) (*tensor.Tensor, error) { return compare(ctx, k, a, b) })), nil
 		})
 	}
