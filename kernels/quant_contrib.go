@@ -154,7 +154,7 @@ func qlinearUnary(f func(float32) float32) Op {
 // 1, returning the permuted data and shape; back reverses it.
 func qToChannelsFirst(v []int32, shape []int) ([]int32, []int) {
 	n, c := shape[0], shape[len(shape)-1]
-	sp := tensor.NumElements(shape[1:len(shape)-1])
+	sp := tensor.NumElements(shape[1 : len(shape)-1])
 	out := make([]int32, len(v))
 	for b := range n {
 		for s := range sp {
