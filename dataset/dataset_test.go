@@ -16,6 +16,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ptq-dev/ptq/onnxio"
 	"github.com/ptq-dev/ptq/tensor"
 )
 
@@ -406,4 +409,67 @@ func approx(got, want []float32, tol float64) bool {
 		}
 	}
 	return true
+}
+
+func writePB(t *testing.T, path, name string, v *tensor.Tensor) {
+	t.Helper()
+	tp, err := onnxio.FromTensor(name, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, b)
+}
+
+func TestONNXTestDataSets(t *testing.T) {
+	dir := t.TempDir()
+	inputs := []Input{
+		{Name: "a", DType: tensor.Float, Shape: []int64{-1, 2}},
+		{Name: "b", DType: tensor.Int64, Shape: []int64{-1}},
+	}
+	// Sets 0..10 so that numeric order (2 before 10) matters. In set 3 the
+	// tensors are named and stored in swapped files: names win over indices.
+	for i := range 11 {
+		set := filepath.Join(dir, fmt.Sprintf("test_data_set_%d", i))
+		os.Mkdir(set, 0o755)
+		a := tensor.FromFloat32([]float32{float32(i), float32(-i)}, 1, 2)
+		b := tensor.FromInt64([]int64{int64(i)}, 1)
+		if i == 3 {
+			writePB(t, filepath.Join(set, "input_0.pb"), "b", b)
+			writePB(t, filepath.Join(set, "input_1.pb"), "a", a)
+			continue
+		}
+		writePB(t, filepath.Join(set, "input_0.pb"), "", a)
+		writePB(t, filepath.Join(set, "input_1.pb"), "", b)
+	}
+	r, err := Open(dir, inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 11 {
+		t.Errorf("Len %d, want 11", r.Len())
+	}
+	for i := range 11 {
+		s, err := r.Next()
+		if err != nil {
+			t.Fatalf("set %d: %v", i, err)
+		}
+		if s["a"].Float32()[0] != float32(i) || s["b"].Int64()[0] != int64(i) {
+			t.Errorf("set %d: a %v, b %v", i, s["a"].Data, s["b"].Data)
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("after the last set: %v, want io.EOF", err)
+	}
+	// One test_data_set folder on its own is a data source too.
+	r, err = Open(filepath.Join(dir, "test_data_set_4"), inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := r.Next(); err != nil || s["b"].Int64()[0] != 4 {
+		t.Errorf("single set: %v %v", s, err)
+	}
 }

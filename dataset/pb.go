@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
 	"github.com/ptq-dev/ptq/tensor"
 )
 
@@ -75,11 +79,19 @@ func (s *pbSource) next() (*sample, error) {
 func (s *pbSource) len() int     { return len(s.sets) }
 func (s *pbSource) close() error { return nil }
 
-// readPBBytes is the file read shared by the onnxio-backed decoder.
-func readPBBytes(path string) ([]byte, error) {
+// readPB decodes one serialized TensorProto and returns its name.
+func readPB(path string) (string, *tensor.Tensor, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
+		return "", nil, fmt.Errorf("dataset: %w", err)
 	}
-	return b, nil
+	var tp onnx.TensorProto
+	if err := proto.Unmarshal(b, &tp); err != nil {
+		return "", nil, fmt.Errorf("dataset: %s: not a TensorProto: %w", path, err)
+	}
+	t, err := onnxio.ToTensor(&tp)
+	if err != nil {
+		return "", nil, fmt.Errorf("dataset: %s: %w", path, err)
+	}
+	return tp.GetName(), t, nil
 }
