@@ -28,7 +28,7 @@ var dists = map[string]sampler{
 		return z / math.Sqrt(c/3)
 	},
 	"relu-gauss": func(r *rand.Rand) float64 { return math.Max(0, r.NormFloat64()) },
-	"shifted": func(r *rand.Rand) float64 { return 0.5 + r.NormFloat64()*0.2 + r.ExpFloat64()*0.1 },
+	"shifted":    func(r *rand.Rand) float64 { return 0.5 + r.NormFloat64()*0.2 + r.ExpFloat64()*0.1 },
 }
 
 func samples(name string, n int, seed uint64) []float32 {
