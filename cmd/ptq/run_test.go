@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -174,5 +175,57 @@ func TestBenchInputsAndStats(t *testing.T) {
 	med, lo, mean := benchStats([]float64{5, 1, 3, 2})
 	if med != 2.5 || lo != 1 || mean != 2.75 {
 		t.Errorf("benchStats = %v %v %v, want 2.5 1 2.75", med, lo, mean)
+	}
+}
+
+// ptq run end to end on a committed model: batched and one-at-a-time runs
+// write the same rows, which match the engine run sample by sample.
+func TestRunCommandOnFMNIST(t *testing.T) {
+	model := filepath.Join(oracle.TestModelsDir(), "fmnist", "cnn.onnx")
+	all, err := oracle.ReadNPY(filepath.Join(oracle.TestModelsDir(), "fmnist", "test.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 7
+	row := tensor.NumElements(all.Shape[1:])
+	data := tensor.FromFloat32(all.Float32()[:n*row], append([]int{n}, all.Shape[1:]...)...)
+	dir := t.TempDir()
+	npy := filepath.Join(dir, "x.npy")
+	if err := oracle.WriteNPY(npy, data); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := runLoadEngine(model, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []string{"1", "3"} {
+		out := filepath.Join(dir, "out"+batch)
+		var stdout, stderr strings.Builder
+		if code := run([]string{"ptq", "run", "--batch", batch, "--threads", "1", "--data", npy, "--out", out, model}, &stdout, &stderr); code != 0 {
+			t.Fatalf("batch %s: exit %d: %s", batch, code, stderr.String())
+		}
+		got, err := oracle.ReadNPY(filepath.Join(out, "logits.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Shape) != 2 || got.Shape[0] != n || got.Shape[1] != 10 {
+			t.Fatalf("batch %s: logits shape %v, want [%d 10]", batch, got.Shape, n)
+		}
+		for i := range n {
+			x := tensor.FromFloat32(all.Float32()[i*row:(i+1)*row], append([]int{1}, all.Shape[1:]...)...)
+			want, err := e.Run(map[string]*tensor.Tensor{"input": x}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, w := range want["logits"].Float32() {
+				if g := got.Float32()[i*10+j]; math.Abs(float64(g-w)) > 1e-5*(1+math.Abs(float64(w))) {
+					t.Fatalf("batch %s: sample %d logit %d = %v, want %v", batch, i, j, g, w)
+				}
+			}
+		}
+	}
+	var stderr strings.Builder
+	if code := run([]string{"ptq", "run", model}, io.Discard, &stderr); code != 2 {
+		t.Errorf("run without --data: exit %d, want 2 (%s)", code, stderr.String())
 	}
 }
