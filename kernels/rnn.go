@@ -217,28 +217,28 @@ func (op *rnnOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if R.Shape[1] != G*H || R.Shape[2] != H {
 		return nil, fmt.Errorf("R %v: want [%d %d %d]", R.Shape, ndir, G*H, H)
 	}
-	x, err := asFloat64s(X)
+	x, err := qFloats(X, "X")
 	if err != nil {
-		return nil, fmt.Errorf("X: %w", err)
+		return nil, err
 	}
 	if op.layout == 1 {
 		x = rnnSwap01(x, batch, seq, isz)
 	}
-	w, err := asFloat64s(W)
+	w, err := qFloats(W, "W")
 	if err != nil {
-		return nil, fmt.Errorf("W: %w", err)
+		return nil, err
 	}
-	r, err := asFloat64s(R)
+	r, err := qFloats(R, "R")
 	if err != nil {
-		return nil, fmt.Errorf("R: %w", err)
+		return nil, err
 	}
-	var b []float64
+	var b []float32
 	if B := get(3); B != nil {
 		if B.Len() != ndir*2*G*H {
 			return nil, fmt.Errorf("B %v: want [%d %d]", B.Shape, ndir, 2*G*H)
 		}
-		if b, err = asFloat64s(B); err != nil {
-			return nil, fmt.Errorf("B: %w", err)
+		if b, err = qFloats(B, "B"); err != nil {
+			return nil, err
 		}
 	}
 	lens := make([]int, batch)
@@ -261,29 +261,28 @@ func (op *rnnOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 	}
 	// States are kept as [ndir, batch, H] whatever the layout.
-	state := func(i int, what string) ([]float64, error) {
+	state := func(i int, what string) ([]float32, error) {
 		t := get(i)
 		if t == nil {
-			return make([]float64, ndir*batch*H), nil
+			return make([]float32, ndir*batch*H), nil
 		}
 		if t.Len() != ndir*batch*H {
 			return nil, fmt.Errorf("%s %v: want %d elements", what, t.Shape, ndir*batch*H)
 		}
-		v, err := asFloat64s(t)
+		v, err := qFloats(t, what)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return nil, err
 		}
-		v = append([]float64(nil), v...)
 		if op.layout == 1 {
-			v = rnnSwap01(v, batch, ndir, H)
+			return rnnSwap01(v, batch, ndir, H), nil
 		}
-		return v, nil
+		return append([]float32(nil), v...), nil
 	}
 	h, err := state(5, "initial_h")
 	if err != nil {
 		return nil, err
 	}
-	var c, p []float64
+	var c, p []float32
 	if op.kind == rnnKindLSTM {
 		if c, err = state(6, "initial_c"); err != nil {
 			return nil, err
@@ -292,15 +291,15 @@ func (op *rnnOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			if P.Len() != ndir*3*H {
 				return nil, fmt.Errorf("P %v: want [%d %d]", P.Shape, ndir, 3*H)
 			}
-			if p, err = asFloat64s(P); err != nil {
-				return nil, fmt.Errorf("P: %w", err)
+			if p, err = qFloats(P, "P"); err != nil {
+				return nil, err
 			}
 		}
 	}
-	y := make([]float64, seq*ndir*batch*H)
+	y := make([]float32, seq*ndir*batch*H)
 	per := len(op.kind.defaultActs())
 	for d := range ndir {
-		dirOp := &rnnDir{
+		rd := &rnnDir{
 			op: op, G: G, H: H, isz: isz, seq: seq, batch: batch, ndir: ndir, d: d,
 			reverse: op.direction == "reverse" || d == 1,
 			w:       w[d*G*H*isz : (d+1)*G*H*isz],
@@ -309,20 +308,27 @@ func (op *rnnOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			h:       h[d*batch*H : (d+1)*batch*H],
 		}
 		if b != nil {
-			dirOp.wb = b[d*2*G*H : d*2*G*H+G*H]
-			dirOp.rb = b[d*2*G*H+G*H : (d+1)*2*G*H]
+			rd.wb = b[d*2*G*H : d*2*G*H+G*H]
+			rd.rb = b[d*2*G*H+G*H : (d+1)*2*G*H]
 		}
 		if c != nil {
-			dirOp.c = c[d*batch*H : (d+1)*batch*H]
+			rd.c = c[d*batch*H : (d+1)*batch*H]
 		}
 		if p != nil {
-			dirOp.p = p[d*3*H : (d+1)*3*H]
+			rd.p = p[d*3*H : (d+1)*3*H]
 		}
-		dirOp.run(ctx, x, lens, y)
+		rd.run(ctx, x, lens, y)
 	}
 	var outs []*tensor.Tensor
-	mk := func(v []float64, shape ...int) (*tensor.Tensor, error) {
-		return fromFloat64s(v, dt, shape)
+	mk := func(v []float32, shape ...int) (*tensor.Tensor, error) {
+		t := tensor.FromFloat32(v, shape...)
+		switch dt {
+		case tensor.Float:
+			return t, nil
+		case tensor.Float16, tensor.BFloat16:
+			return f32ToHalf(t, dt), nil
+		}
+		return fromFloat64s(convSlice[float32, float64](v), dt, shape)
 	}
 	for i := 0; i < op.nout && i < 3; i++ {
 		var t *tensor.Tensor
@@ -330,7 +336,7 @@ func (op *rnnOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		case 0:
 			if op.layout == 1 {
 				// [seq, ndir, batch, H] -> [batch, seq, ndir, H]
-				out := make([]float64, len(y))
+				out := make([]float32, len(y))
 				for s := range seq {
 					for dd := range ndir {
 						for bb := range batch {
@@ -364,9 +370,9 @@ func (op *rnnOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	return outs, nil
 }
 
-// rnnSwap01 swaps the first two axes of an [a, b, n] array.
-func rnnSwap01(v []float64, a, b, n int) []float64 {
-	out := make([]float64, len(v))
+// rnnSwap01 swaps the first two axes of an [a, b, n] array into a new slice.
+func rnnSwap01(v []float32, a, b, n int) []float32 {
+	out := make([]float32, len(v))
 	for i := range a {
 		for j := range b {
 			copy(out[(j*a+i)*n:][:n], v[(i*b+j)*n:][:n])
@@ -380,133 +386,155 @@ type rnnDir struct {
 	op                             *rnnOp
 	G, H, isz, seq, batch, ndir, d int
 	reverse                        bool
-	w, r, wb, rb, p                []float64
+	w, r, wb, rb, p                []float32
 	acts                           []rnnAct
-	h, c                           []float64 // [batch, H], updated in place
+	h, c                           []float32 // [batch, H], updated in place
 }
 
-func (rd *rnnDir) clip(v float64) float64 {
+func (rd *rnnDir) act(i int, v float32) float32 {
+	x := float64(v)
 	if c := rd.op.clip; c > 0 {
-		return math.Max(-c, math.Min(c, v))
+		x = math.Max(-c, math.Min(c, x))
 	}
-	return v
+	return float32(rd.acts[i].apply(x))
 }
 
-func (rd *rnnDir) run(ctx *Context, x []float64, lens []int, y []float64) {
-	G, H, isz := rd.G, rd.H, rd.isz
+// transposed returns the [rows, cols] matrix m as [cols, rows], so the GEMMs
+// below multiply by Wᵀ and Rᵀ without a transposed operand.
+func transposed(m []float32, rows, cols int) []float32 {
+	out := make([]float32, len(m))
+	for i := range rows {
+		for j := range cols {
+			out[j*rows+i] = m[i*cols+j]
+		}
+	}
+	return out
+}
+
+func (rd *rnnDir) run(ctx *Context, x []float32, lens []int, y []float32) {
+	G, H, isz, batch := rd.G, rd.H, rd.isz, rd.batch
 	GH := G * H
-	// Batch rows are independent, so they are split across threads.
-	ctx.Parallel(rd.batch, 1, func(lo, hi int) {
-		xw := make([]float64, GH)
-		hr := make([]float64, GH)
-		for bb := lo; bb < hi; bb++ {
-			hb := rd.h[bb*H : (bb+1)*H]
-			var cb []float64
-			if rd.c != nil {
-				cb = rd.c[bb*H : (bb+1)*H]
-			}
-			for s := range lens[bb] {
-				t := s
-				if rd.reverse {
-					t = lens[bb] - 1 - s
-				}
-				xt := x[(t*rd.batch+bb)*isz:][:isz]
-				for g := range GH {
-					wr := rd.w[g*isz:][:isz]
-					acc := 0.0
-					for k, v := range xt {
-						acc += v * wr[k]
-					}
-					if rd.wb != nil {
-						acc += rd.wb[g]
-					}
-					xw[g] = acc
-					rr := rd.r[g*H:][:H]
-					acc = 0
-					for k, v := range hb {
-						acc += v * rr[k]
-					}
-					if rd.rb != nil {
-						acc += rd.rb[g]
-					}
-					hr[g] = acc
-				}
-				switch rd.op.kind {
-				case rnnKindRNN:
-					for j := range H {
-						hb[j] = rd.acts[0].apply(rd.clip(xw[j] + hr[j]))
-					}
-				case rnnKindGRU:
-					rd.gruStep(hb, xw, hr)
-				case rnnKindLSTM:
-					rd.lstmStep(hb, cb, xw, hr)
-				}
-				copy(y[((t*rd.ndir+rd.d)*rd.batch+bb)*H:][:H], hb)
+	gru := rd.op.kind == rnnKindGRU
+	// The recurrent bias of GRU's candidate gate with linear_before_reset
+	// is scaled by the reset gate, so it cannot be folded into the input
+	// projection; every other bias can.
+	rbInside := gru && rd.op.linearReset
+	// xw[t*batch+b] = X_t·Wᵀ + Wb + Rb for every step at once.
+	xw := make([]float32, rd.seq*batch*GH)
+	if rd.wb != nil {
+		bias := make([]float32, GH)
+		for g := range GH {
+			bias[g] = rd.wb[g]
+			if !(rbInside && g >= 2*H) {
+				bias[g] += rd.rb[g]
 			}
 		}
-	})
-}
-
-// gruStep updates h from the gate pre-activations; gate order is z, r, h.
-func (rd *rnnDir) gruStep(h, xw, hr []float64) {
-	H := rd.H
-	f, g := rd.acts[0], rd.acts[1]
-	z := make([]float64, H)
-	r := make([]float64, H)
-	for j := range H {
-		z[j] = f.apply(rd.clip(xw[j] + hr[j]))
-		r[j] = f.apply(rd.clip(xw[H+j] + hr[H+j]))
-	}
-	cand := make([]float64, H)
-	if rd.op.linearReset {
-		for j := range H {
-			cand[j] = g.apply(rd.clip(xw[2*H+j] + r[j]*hr[2*H+j]))
-		}
-	} else {
-		// (r ⊙ h)·Rhᵀ must be computed afresh: the reset gate scales h
-		// before the recurrent product.
-		rh := make([]float64, H)
-		for k := range H {
-			rh[k] = r[k] * h[k]
-		}
-		for j := range H {
-			rr := rd.r[(2*H+j)*H:][:H]
-			acc := 0.0
-			for k, v := range rh {
-				acc += v * rr[k]
-			}
-			if rd.rb != nil {
-				acc += rd.rb[2*H+j]
-			}
-			cand[j] = g.apply(rd.clip(xw[2*H+j] + acc))
+		for i := 0; i < len(xw); i += GH {
+			copy(xw[i:i+GH], bias)
 		}
 	}
-	for j := range H {
-		h[j] = (1-z[j])*cand[j] + z[j]*h[j]
+	threads := 1
+	if ctx != nil && ctx.Threads > 1 {
+		threads = ctx.Threads
+	}
+	nnSgemm(false, false, rd.seq*batch, GH, isz, 1, x, isz, transposed(rd.w, GH, isz), GH, 1, xw, GH, threads)
+	rT := transposed(rd.r, GH, H)
+	hr := make([]float32, batch*GH)
+	var zr, rh, hh []float32
+	if gru {
+		zr = make([]float32, batch*2*H)
+		if !rd.op.linearReset {
+			rh = make([]float32, batch*H)
+			hh = make([]float32, batch*H)
+		}
+	}
+	rbh := make([]float32, H) // GRU's candidate recurrent bias, zero without B
+	if gru && rd.rb != nil {
+		copy(rbh, rd.rb[2*H:])
+	}
+	step := func(bb, s int) int {
+		if rd.reverse {
+			return lens[bb] - 1 - s
+		}
+		return s
+	}
+	for s := range rd.seq {
+		// hr = H_{t-1}·Rᵀ for every row; rows whose sequence has ended
+		// are computed and ignored.
+		nnSgemm(false, false, batch, GH, H, 1, rd.h, H, rT, GH, 0, hr, GH, threads)
+		if gru && !rd.op.linearReset {
+			// The candidate gate needs (r ⊙ H_{t-1})·Rhᵀ: reset gates first.
+			clear(rh)
+			for bb := range batch {
+				if s >= lens[bb] {
+					continue
+				}
+				t := step(bb, s)
+				xr := xw[(t*batch+bb)*GH:][:GH]
+				hrr := hr[bb*GH:][:GH]
+				for j := range 2 * H {
+					zr[bb*2*H+j] = rd.act(0, xr[j]+hrr[j])
+				}
+				for j := range H {
+					rh[bb*H+j] = zr[bb*2*H+H+j] * rd.h[bb*H+j]
+				}
+			}
+			nnSgemm(false, false, batch, H, H, 1, rh, H, rT[2*H:], GH, 0, hh, H, threads)
+		}
+		for bb := range batch {
+			if s >= lens[bb] {
+				continue
+			}
+			t := step(bb, s)
+			xr := xw[(t*batch+bb)*GH:][:GH]
+			hrr := hr[bb*GH:][:GH]
+			hb := rd.h[bb*H:][:H]
+			switch rd.op.kind {
+			case rnnKindRNN:
+				for j := range H {
+					hb[j] = rd.act(0, xr[j]+hrr[j])
+				}
+			case rnnKindGRU:
+				for j := range H {
+					var z, r, cand float32
+					if rd.op.linearReset {
+						z = rd.act(0, xr[j]+hrr[j])
+						r = rd.act(0, xr[H+j]+hrr[H+j])
+						cand = rd.act(1, xr[2*H+j]+r*(hrr[2*H+j]+rbh[j]))
+					} else {
+						z = zr[bb*2*H+j]
+						cand = rd.act(1, xr[2*H+j]+hh[bb*H+j])
+					}
+					hb[j] = (1-z)*cand + z*hb[j]
+				}
+			case rnnKindLSTM:
+				rd.lstmStep(hb, rd.c[bb*H:][:H], xr, hrr)
+			}
+			copy(y[((t*rd.ndir+rd.d)*batch+bb)*H:][:H], hb)
+		}
 	}
 }
 
 // lstmStep updates h and c; gate order is i, o, f, c and peepholes i, o, f.
-func (rd *rnnDir) lstmStep(h, c, xw, hr []float64) {
+func (rd *rnnDir) lstmStep(h, c, xw, hr []float32) {
 	H := rd.H
-	f, g, hh := rd.acts[0], rd.acts[1], rd.acts[2]
 	for j := range H {
-		pi, po, pf := 0.0, 0.0, 0.0
+		var pi, po, pf float32
 		if rd.p != nil {
 			pi, po, pf = rd.p[j], rd.p[H+j], rd.p[2*H+j]
 		}
 		cPrev := c[j]
-		it := f.apply(rd.clip(xw[j] + hr[j] + pi*cPrev))
-		var ft float64
+		it := rd.act(0, xw[j]+hr[j]+pi*cPrev)
+		var ft float32
 		if rd.op.inputForget {
 			ft = 1 - it
 		} else {
-			ft = f.apply(rd.clip(xw[2*H+j] + hr[2*H+j] + pf*cPrev))
+			ft = rd.act(0, xw[2*H+j]+hr[2*H+j]+pf*cPrev)
 		}
-		ct := g.apply(rd.clip(xw[3*H+j] + hr[3*H+j]))
+		ct := rd.act(1, xw[3*H+j]+hr[3*H+j])
 		cNew := ft*cPrev + it*ct
-		ot := f.apply(rd.clip(xw[H+j] + hr[H+j] + po*cNew))
+		ot := rd.act(0, xw[H+j]+hr[H+j]+po*cNew)
 		c[j] = cNew
-		h[j] = ot * hh.apply(cNew)
+		h[j] = ot * float32(rd.acts[2].apply(float64(cNew)))
 	}
 }
