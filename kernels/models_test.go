@@ -30,7 +30,8 @@ type modelCase struct {
 	name string
 	path func(t *testing.T) string
 	// data, when set, gives real inputs (then dims and shapes are unused).
-	data   func(t *testing.T) map[string]*tensor.Tensor
+	// The argument is the name of the model's (first) input.
+	data   func(t *testing.T, input string) map[string]*tensor.Tensor
 	dims   map[string]int   // symbolic dimension name -> size
 	shapes map[string][]int // input name -> full shape, overriding the declared one
 }
@@ -45,17 +46,35 @@ func modelPPOCR(name string) func(t *testing.T) string {
 // modelPPOCRData feeds the first rendered evaluation sample of file (a text
 // page for det, a text line for rec and cls) as input x: random noise would
 // leave det's probability map at zero and test nothing.
-func modelPPOCRData(file string) func(t *testing.T) map[string]*tensor.Tensor {
-	return func(t *testing.T) map[string]*tensor.Tensor {
-		all, err := oracle.ReadNPY(filepath.Join(oracle.PPOCRData(t), file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shape := append([]int{1}, all.Shape[1:]...)
-		x := tensor.New(all.DType, shape...)
-		copy(x.Float32(), all.Float32())
-		return map[string]*tensor.Tensor{"x": x}
+func modelPPOCRData(file string) func(t *testing.T, input string) map[string]*tensor.Tensor {
+	return func(t *testing.T, input string) map[string]*tensor.Tensor {
+		return modelFirstSample(t, filepath.Join(oracle.PPOCRData(t), file), input)
 	}
+}
+
+// modelCommittedData feeds the first sample of a committed .npy file.
+func modelCommittedData(rel string) func(t *testing.T, input string) map[string]*tensor.Tensor {
+	return func(t *testing.T, input string) map[string]*tensor.Tensor {
+		return modelFirstSample(t, filepath.Join(oracle.TestModelsDir(), rel), input)
+	}
+}
+
+// modelImageData feeds the first evaluation image of oracle.ImageData
+// (ImageNet-normalised) to the torchvision classifiers' input.
+func modelImageData(t *testing.T, input string) map[string]*tensor.Tensor {
+	_, eval := oracle.ImageData(t)
+	return modelFirstSample(t, eval, input)
+}
+
+// modelFirstSample reads the first sample of an .npy file as a batch of one.
+func modelFirstSample(t *testing.T, path, input string) map[string]*tensor.Tensor {
+	all, err := oracle.ReadNPY(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(all.DType, append([]int{1}, all.Shape[1:]...)...)
+	copy(x.Float32(), all.Float32())
+	return map[string]*tensor.Tensor{input: x}
 }
 
 // modelFile is a committed model under testmodels/.
@@ -76,10 +95,10 @@ var modelCases = []modelCase{
 	{name: "ppocr_det", path: modelPPOCR("det"), data: modelPPOCRData("det_eval.npy")},
 	{name: "ppocr_rec", path: modelPPOCR("rec"), data: modelPPOCRData("rec_eval.npy")},
 	{name: "ppocr_cls", path: modelPPOCR("cls"), data: modelPPOCRData("cls_eval.npy")},
-	{name: "resnet18", path: modelTorchvision("resnet18")},
-	{name: "mobilenet_v2", path: modelTorchvision("mobilenet_v2")},
-	{name: "efficientnet_b0", path: modelTorchvision("efficientnet_b0")},
-	{name: "transformer_encoder", path: modelFile("transformer/encoder.onnx")},
+	{name: "resnet18", path: modelTorchvision("resnet18"), data: modelImageData},
+	{name: "mobilenet_v2", path: modelTorchvision("mobilenet_v2"), data: modelImageData},
+	{name: "efficientnet_b0", path: modelTorchvision("efficientnet_b0"), data: modelImageData},
+	{name: "transformer_encoder", path: modelFile("transformer/encoder.onnx"), data: modelCommittedData("transformer/eval.npy")},
 }
 
 func modelTorchvision(name string) func(t *testing.T) string {
@@ -99,7 +118,7 @@ func modelAllCases(t *testing.T) []modelCase {
 	}
 	for _, p := range paths {
 		rel, _ := filepath.Rel(oracle.TestModelsDir(), p)
-		cases = append(cases, modelCase{name: "fmnist_" + strings.TrimSuffix(filepath.Base(p), ".onnx"), path: modelFile(rel), dims: map[string]int{"batch": 4}})
+		cases = append(cases, modelCase{name: "fmnist_" + strings.TrimSuffix(filepath.Base(p), ".onnx"), path: modelFile(rel), data: modelCommittedData("fmnist/test.npy")})
 	}
 	return cases
 }
@@ -123,7 +142,7 @@ func TestModelsMatchORT(t *testing.T) {
 			}
 			var inputs map[string]*tensor.Tensor
 			if c.data != nil {
-				inputs = c.data(t)
+				inputs = c.data(t, e.Inputs()[0].Name)
 			} else if inputs, err = modelInputs(e.Inputs(), c.dims, c.shapes); err != nil {
 				t.Fatal(err)
 			}
