@@ -8,5 +8,6 @@ func commands() []*cli.Command {
 		versionCmd(),
 		runCmd(),
 		benchCmd(),
+		calibrateCmd(),
 	}
 }
