@@ -243,8 +243,9 @@ func qOutZP(zp *tensor.Tensor, def tensor.DType) (tensor.DType, int32, error) {
 
 // qConvOp is the geometry shared by ConvInteger and QLinearConv.
 type qConvOp struct {
-	win   nnWindow
-	group int
+	win    nnWindow
+	group  int
+	direct bool // use the one-output-at-a-time reference loop
 }
 
 func parseQConv(n *graph.Node) (*qConvOp, error) {
@@ -290,15 +291,27 @@ func (op *qConvOp) conv(ctx *Context, x, w *tensor.Tensor, xzp int32, wzpIn []in
 	if err != nil {
 		return nil, nil, err
 	}
-	inVol, outVol, kVol := geo.inVol(), geo.outVol(), geo.kVol()
+	outVol, kVol := geo.outVol(), geo.kVol()
 	ws := make([]int32, len(wv))
 	for m := range M {
 		for i := range Cg * kVol {
 			ws[m*Cg*kVol+i] = wv[m*Cg*kVol+i] - wzp[m]
 		}
 	}
-	Mg := M / G
 	out := make([]int32, N*M*outVol)
+	if op.direct {
+		qConvDirect(ctx, xv, ws, out, &geo, N, C, M, Cg, G, xzp)
+	} else {
+		qConvIm2col(ctx, xv, ws, out, &geo, N, C, M, Cg, G, xzp)
+	}
+	shape := append([]int{N, M}, geo.outShape()...)
+	return out, shape, nil
+}
+
+// qConvDirect is the reference convolution: one output at a time.
+func qConvDirect(ctx *Context, xv, ws, out []int32, geo *nnGeom, N, C, M, Cg, G int, xzp int32) {
+	inVol, outVol, kVol := geo.inVol(), geo.outVol(), geo.kVol()
+	Mg := M / G
 	ctx.Parallel(N*M, 1, func(lo, hi int) {
 		for nm := lo; nm < hi; nm++ {
 			nn, m := nm/M, nm%M
@@ -338,8 +351,90 @@ func (op *qConvOp) conv(ctx *Context, x, w *tensor.Tensor, xzp int32, wzpIn []in
 			}
 		}
 	})
-	shape := append([]int{N, M}, geo.outShape()...)
-	return out, shape, nil
+}
+
+// qConvTile is how many output positions one im2col tile holds.
+const qConvTile = 256
+
+// qConvIm2col gathers a tile of output positions' input windows into
+// columns (zero-point shifted, padding 0) and multiplies the weights into
+// them, four output channels at a time. Tiles are independent, so they are
+// what runs in parallel.
+func qConvIm2col(ctx *Context, xv, ws, out []int32, geo *nnGeom, N, C, M, Cg, G int, xzp int32) {
+	inVol, outVol, kVol := geo.inVol(), geo.outVol(), geo.kVol()
+	Mg := M / G
+	K := Cg * kVol
+	tiles := (outVol + qConvTile - 1) / qConvTile
+	ctx.Parallel(N*G*tiles, 1, func(lo, hi int) {
+		col := make([]int32, K*qConvTile)
+		var bd, bh, bw [qConvTile]int
+		for job := lo; job < hi; job++ {
+			tile := job % tiles
+			g := (job / tiles) % G
+			nn := job / (tiles * G)
+			p0 := tile * qConvTile
+			tw := min(qConvTile, outVol-p0)
+			for j := range tw {
+				p := p0 + j
+				ow := p % geo.out[2]
+				oh := (p / geo.out[2]) % geo.out[1]
+				od := p / (geo.out[2] * geo.out[1])
+				bd[j] = od*geo.s[0] - geo.pb[0]
+				bh[j] = oh*geo.s[1] - geo.pb[1]
+				bw[j] = ow*geo.s[2] - geo.pb[2]
+			}
+			row := 0
+			for c := range Cg {
+				xc := xv[(nn*C+g*Cg+c)*inVol:][:inVol]
+				for kd := range geo.k[0] {
+					for kh := range geo.k[1] {
+						for kw := range geo.k[2] {
+							dst := col[row*tw:][:tw]
+							row++
+							for j := range tw {
+								id := bd[j] + kd*geo.d[0]
+								ih := bh[j] + kh*geo.d[1]
+								iw := bw[j] + kw*geo.d[2]
+								if uint(id) < uint(geo.in[0]) && uint(ih) < uint(geo.in[1]) && uint(iw) < uint(geo.in[2]) {
+									dst[j] = xc[(id*geo.in[1]+ih)*geo.in[2]+iw] - xzp
+								} else {
+									dst[j] = 0
+								}
+							}
+						}
+					}
+				}
+			}
+			m := g * Mg
+			for ; m+4 <= (g+1)*Mg; m += 4 {
+				w0, w1, w2, w3 := ws[m*K:][:K], ws[(m+1)*K:][:K], ws[(m+2)*K:][:K], ws[(m+3)*K:][:K]
+				o0 := out[(nn*M+m)*outVol+p0:][:tw]
+				o1 := out[(nn*M+m+1)*outVol+p0:][:tw]
+				o2 := out[(nn*M+m+2)*outVol+p0:][:tw]
+				o3 := out[(nn*M+m+3)*outVol+p0:][:tw]
+				for k := range K {
+					a0, a1, a2, a3 := w0[k], w1[k], w2[k], w3[k]
+					cr := col[k*tw:][:tw]
+					for j, v := range cr {
+						o0[j] += a0 * v
+						o1[j] += a1 * v
+						o2[j] += a2 * v
+						o3[j] += a3 * v
+					}
+				}
+			}
+			for ; m < (g+1)*Mg; m++ {
+				wm := ws[m*K:][:K]
+				om := out[(nn*M+m)*outVol+p0:][:tw]
+				for k, a := range wm {
+					cr := col[k*tw:][:tw]
+					for j, v := range cr {
+						om[j] += a * v
+					}
+				}
+			}
+		}
+	})
 }
 
 func qScalarZP(t *tensor.Tensor, what string) (int32, error) {
