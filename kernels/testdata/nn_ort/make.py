@@ -165,6 +165,38 @@ case("roialign16_avg_adaptive", "RoiAlign", [x, rois, bi], {}, dict(output_heigh
 case("roialign16_max", "RoiAlign", [x, rois, bi], {}, dict(mode="max", output_height=3, output_width=2, sampling_ratio=3), opset=16)
 case("roialign16_output_half_pixel", "RoiAlign", [x, rois, bi], {}, dict(coordinate_transformation_mode="output_half_pixel", output_height=4, output_width=4), opset=16)
 
+# random geometry sweeps (own generator so the cases above keep their data)
+sw = np.random.default_rng(7)
+
+
+def rnd(lo, hi):
+    return int(sw.integers(lo, hi + 1))
+
+
+for i in range(24):
+    nd = [1, 2, 2, 2, 3][i % 5]
+    g = [1, 1, 2, 3][rnd(0, 3)]
+    cin, cout = g * rnd(1, 3), g * rnd(1, 3)
+    k = [rnd(1, 4) for _ in range(nd)]
+    s_ = [rnd(1, 3) for _ in range(nd)]
+    d = [rnd(1, 2) for _ in range(nd)]
+    pads = [rnd(0, k[j] - 1) for j in range(nd)] + [rnd(0, k[j] - 1) for j in range(nd)]
+    size = [rnd((k[j] - 1) * d[j] + 1, 11) for j in range(nd)]
+    xs = sw.standard_normal([rnd(1, 2), cin] + size).astype(np.float32)
+    w = sw.standard_normal([cout, cin // g] + k).astype(np.float32)
+    b = sw.standard_normal([cout]).astype(np.float32)
+    case(f"sweep_conv_{i:02d}", "Conv", [xs], {1: w, 2: b}, dict(group=g, kernel_shape=k, strides=s_, dilations=d, pads=pads), opset=11)
+    wt = sw.standard_normal([cin, cout // g] + k).astype(np.float32)
+    op = [rnd(0, s_[j] - 1) for j in range(nd)]  # ORT wants output_padding < stride
+    case(f"sweep_convtranspose_{i:02d}", "ConvTranspose", [xs], {1: wt, 2: b}, dict(group=g, kernel_shape=k, strides=s_, dilations=d, pads=pads, output_padding=op), opset=11)
+    kp = [rnd(1, 3) for _ in range(nd)]
+    pp = [rnd(0, kp[j] - 1) for j in range(nd)] * 2
+    kind = ["MaxPool", "AveragePool", "AveragePool"][i % 3]
+    attrs = dict(kernel_shape=kp, strides=[rnd(1, 2) for _ in range(nd)], pads=pp, ceil_mode=i % 2)
+    if kind == "AveragePool":
+        attrs["count_include_pad"] = (i // 3) % 2
+    case(f"sweep_{kind.lower()}_{i:02d}", kind, [xs], {}, attrs, opset=12 if kind == "MaxPool" else 11)
+
 
 def main():
     work = os.path.join(HERE, "_work")
