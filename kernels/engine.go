@@ -528,6 +528,7 @@ func (e *Engine) Run(inputs map[string]*tensor.Tensor, hook Hook) (map[string]*t
 	if err := e.checkInputs(inputs); err != nil {
 		return nil, err
 	}
+	e.pool.startRun()
 	outs, err := e.runPlan(e.main, nil, inputs, nil, hook)
 	if err != nil {
 		return nil, err

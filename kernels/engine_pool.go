@@ -28,15 +28,50 @@ type poolKey struct {
 // enginePool holds free buffers by element type and length.
 type enginePool struct {
 	mu    sync.Mutex
-	free  map[poolKey][]any
+	free  map[poolKey][]poolEntry
 	bytes int64
+	gen   uint64 // top-level runs started
 }
 
-// poolMaxBytes bounds what the pool keeps: models whose shapes change from
-// run to run would otherwise fill it with buffers of sizes never asked again.
+type poolEntry struct {
+	data any
+	gen  uint64 // the run that freed it
+}
+
+// poolMaxBytes bounds what the pool keeps at any time.
 const poolMaxBytes = 512 << 20
 
-func newEnginePool() *enginePool { return &enginePool{free: map[poolKey][]any{}} }
+// poolKeepRuns is how many runs a free buffer may wait to be reused. When
+// shapes change from run to run (images of different sizes) the buffers of
+// sizes no longer asked for are dropped, so the pool stays about the size of
+// one run's intermediates.
+const poolKeepRuns = 2
+
+func newEnginePool() *enginePool { return &enginePool{free: map[poolKey][]poolEntry{}} }
+
+// startRun advances the generation and drops buffers no run has wanted for
+// poolKeepRuns runs.
+func (p *enginePool) startRun() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gen++
+	for k, l := range p.free {
+		kept := l[:0]
+		for _, e := range l {
+			if e.gen+poolKeepRuns >= p.gen {
+				kept = append(kept, e)
+			} else {
+				p.bytes -= poolBytes(e.data)
+			}
+		}
+		clear(l[len(kept):])
+		if len(kept) == 0 {
+			delete(p.free, k)
+		} else {
+			p.free[k] = kept
+		}
+	}
+}
 
 func (p *enginePool) get(k poolKey) any {
 	p.mu.Lock()
@@ -45,8 +80,8 @@ func (p *enginePool) get(k poolKey) any {
 	if len(l) == 0 {
 		return nil
 	}
-	data := l[len(l)-1]
-	l[len(l)-1] = nil
+	data := l[len(l)-1].data
+	l[len(l)-1] = poolEntry{}
 	p.free[k] = l[:len(l)-1]
 	p.bytes -= poolBytes(data)
 	return data
@@ -59,7 +94,7 @@ func (p *enginePool) put(k poolKey, data any) {
 	if p.bytes+b > poolMaxBytes {
 		return // left to the garbage collector
 	}
-	p.free[k] = append(p.free[k], data)
+	p.free[k] = append(p.free[k], poolEntry{data, p.gen})
 	p.bytes += b
 }
 
