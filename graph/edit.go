@@ -221,7 +221,9 @@ func (g *Graph) RemoveNode(n *Node) {
 	}
 }
 
-// RemoveInitializer deletes an initializer that nothing reads.
+// RemoveInitializer deletes an initializer that nothing reads. When it is
+// also listed among the graph inputs (as IR versions before 4 require), the
+// input goes too: it was only ever the initializer's overridable default.
 func (g *Graph) RemoveInitializer(v *Value) error {
 	if len(v.Consumers) > 0 {
 		return fmt.Errorf("initializer %q is still read by %s", v.Name, v.Consumers[0])
@@ -232,12 +234,13 @@ func (g *Graph) RemoveInitializer(v *Value) error {
 			break
 		}
 	}
-	for _, in := range g.Inputs {
+	for i, in := range g.Inputs {
 		if in == v {
-			v.Initializer = nil
-			return nil
+			g.Inputs = append(g.Inputs[:i:i], g.Inputs[i+1:]...)
+			break
 		}
 	}
+	v.Initializer = nil
 	delete(g.values, v.Name)
 	return nil
 }
@@ -287,4 +290,51 @@ func (n *Node) used() bool {
 		}
 	}
 	return false
+}
+
+// Detach gives v's producer a new output value, named after base, in v's
+// place and returns it. v keeps its consumers and its place among the graph
+// outputs but has no producer, so another node can produce it: this is how
+// a DequantizeLinear comes to feed a graph output under its original name.
+func (v *Value) Detach(base string) (*Value, error) {
+	p := v.Producer
+	if p == nil {
+		return nil, fmt.Errorf("value %q has no producer to detach", v.Name)
+	}
+	nv := v.Graph.NewValue(base)
+	nv.Type = v.Type
+	nv.Producer = p
+	for i, o := range p.Outputs {
+		if o == v {
+			p.Outputs[i] = nv
+		}
+	}
+	v.Producer = nil
+	return nv, nil
+}
+
+// AddNodeProducing is AddNode for outputs that already exist in g and have
+// no producer (see Detach).
+func (g *Graph) AddNodeProducing(opType, domain string, inputs, outputs []*Value, attrs ...*onnx.AttributeProto) (*Node, error) {
+	for _, o := range outputs {
+		if o != nil && (o.Producer != nil || o.Initializer != nil || o.Graph != g) {
+			return nil, fmt.Errorf("value %q cannot be produced by a new node: it has a producer or is defined elsewhere", o.Name)
+		}
+	}
+	n := &Node{OpType: opType, Domain: domain, Attrs: attrs, Graph: g}
+	n.Name = g.UniqueName(opType + "_" + nameOf(outputs[0]))
+	n.Outputs = append([]*Value(nil), outputs...)
+	for _, o := range outputs {
+		if o != nil {
+			o.Producer = n
+		}
+	}
+	n.Inputs = append([]*Value(nil), inputs...)
+	for _, v := range inputs {
+		if v != nil {
+			v.addConsumer(n)
+		}
+	}
+	g.insertSorted(n)
+	return n, nil
 }

@@ -9,5 +9,6 @@ func commands() []*cli.Command {
 		runCmd(),
 		benchCmd(),
 		calibrateCmd(),
+		quantizeCmd(),
 	}
 }
