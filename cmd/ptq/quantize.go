@@ -421,7 +421,9 @@ func quantizeRanges(st *calibrate.Stats, o *options) (map[string]calibrate.Range
 
 func addMetadata(m *onnx.ModelProto, o *options, digest string) {
 	opts, _ := json.Marshal(o.echo)
-	kv := func(k, v string) *onnx.StringStringEntryProto { return &onnx.StringStringEntryProto{Key: &k, Value: &v} }
+	kv := func(k, v string) *onnx.StringStringEntryProto {
+		return &onnx.StringStringEntryProto{Key: &k, Value: &v}
+	}
 	var keep []*onnx.StringStringEntryProto
 	for _, e := range m.MetadataProps {
 		if !strings.HasPrefix(e.GetKey(), "ptq.") {
