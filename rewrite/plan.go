@@ -273,7 +273,10 @@ func (p *Plan) visitArithmetic(n *graph.Node, r Rule) {
 			continue
 		}
 		if !floatOrUnknown(v) {
-			p.skip(n, "input %q is not float32", v.Name)
+			return // shape arithmetic, not a float computation
+		}
+		if r.InputsQuantized && v.Initializer == nil && p.acts[p.resolve(v)] == nil {
+			p.skip(n, "input %q is not quantized", v.Name)
 			return
 		}
 	}

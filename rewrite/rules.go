@@ -64,6 +64,13 @@ type Rule struct {
 	// quantized; it returns a reason when it cannot.
 	Applies func(n *graph.Node) (ok bool, reason string)
 
+	// InputsQuantized makes the op quantized only when every non-constant
+	// input already is (produced by a quantized op): a residual Add in a
+	// transformer stays float, where quantizing it costs accuracy for no
+	// fused kernel, while the Adds of a CNN's residual blocks, fed by
+	// quantized convolutions, are quantized.
+	InputsQuantized bool
+
 	// Optional marks ops that ONNX Runtime can run quantized only through
 	// QDQ fusions that not every build has; they are quantized unless the
 	// user restricts op types.
@@ -111,8 +118,8 @@ var Rules = map[string]Rule{
 	"SpaceToDepth": passthrough(),
 	"Split":        {Kind: Passthrough, Activations: []int{0}, Weight: -1, Bias: -1, Outputs: []int{-1}},
 
-	"Add":               arithmetic(0, 1),
-	"Mul":               arithmetic(0, 1),
+	"Add":               joining(arithmetic(0, 1)),
+	"Mul":               joining(arithmetic(0, 1)),
 	"Concat":            arithmetic(-1),
 	"AveragePool":       arithmetic(0),
 	"GlobalAveragePool": arithmetic(0),
@@ -132,6 +139,11 @@ func passthrough() Rule {
 
 func arithmetic(inputs ...int) Rule {
 	return Rule{Kind: Arithmetic, Activations: inputs, Weight: -1, Bias: -1, Outputs: []int{0}}
+}
+
+func joining(r Rule) Rule {
+	r.InputsQuantized = true
+	return r
 }
 
 func optional(r Rule) Rule {

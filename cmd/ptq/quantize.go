@@ -31,7 +31,7 @@ import (
 
 // defaultMethod is the range method used when none is given; see the
 // README for the measurements behind the choice.
-const defaultMethod = "percentile"
+const defaultMethod = "mse"
 
 func quantizeCmd() *cli.Command {
 	return &cli.Command{
