@@ -89,10 +89,26 @@ func TestGemmMatchesReference(t *testing.T) {
 					case 3:
 						g.alpha, g.beta = 0, 2
 					}
+					for _, kr := range kernels() {
+						runCase(t, g, withKernel(kr))
+					}
 					runCase(t, g, Gemm)
 				}
 			}
 		}
+	}
+}
+
+// withKernel forces the blocked path with micro-kernel kr, so every kernel
+// the CPU supports is tested, not only the one Gemm picks; small products
+// that Gemm would send to smallGemm go through the kernel too.
+func withKernel(kr *kernel) func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int, int) {
+	return func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int) {
+		if k == 0 || alpha == 0 || threads > 1 {
+			run(kr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, nil)
+			return
+		}
+		blocked(kr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, 0)
 	}
 }
 
@@ -102,8 +118,12 @@ func TestGemmLarge(t *testing.T) {
 		{ta: true, m: 65, n: 1023, k: 31, alpha: 1, beta: 1, threads: 2},
 		{tb: true, m: 17, n: 127, k: 1023, alpha: 0.5, beta: -1, threads: 1, off: 1},
 		{ta: true, tb: true, m: 127, n: 129, k: 1023, alpha: 1, threads: 2, pad: 3},
+		{m: 385, n: 3100, k: 300, alpha: 1, beta: 0.5, threads: 2, off: 1},
+		{m: 1023, n: 17, k: 513, alpha: 2, threads: 2, pad: 2},
 	} {
-		runCase(t, g, Gemm)
+		for _, kr := range kernels() {
+			runCase(t, g, withKernel(kr))
+		}
 	}
 }
 

@@ -1,0 +1,193 @@
+package sgemm
+
+import "sync"
+
+// Cache blocking, in elements. KC×nr floats of B (32 KiB with nr=32) stay in
+// the 48 KiB L1d while A micro-panels stream from L2; the MC×KC block of A
+// (384 KiB) sits in the 2 MiB L2; the KC×NC block of B goes to L3. Measured
+// on the Xeon (Sapphire/Emerald Rapids) this was tuned on; see the
+// benchmarks.
+const (
+	blockM = 384
+	blockK = 256
+	blockN = 3072
+)
+
+// smallWork is the m*n*k below which packing does not pay for itself.
+const smallWork = 8 * 8 * 8
+
+// best is the fastest micro-kernel this CPU runs, chosen once at start-up.
+var best = kernels()[0]
+
+// arena holds one worker's packing buffers; arenas are recycled through
+// arenaPool so that steady-state calls do not allocate.
+type arena struct {
+	a, b []float32
+	tile []float32
+}
+
+var arenaPool = sync.Pool{New: func() any { return new(arena) }}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int) {
+	run(best, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, nil)
+}
+
+// run splits the product among up to threads goroutines and runs the
+// blocked algorithm with micro-kernel kr in each.
+func run(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, ep *Epilogue) {
+	if k == 0 || alpha == 0 {
+		for i := range m {
+			scaleC(c[i*ldc:i*ldc+n], beta)
+		}
+		ep.apply(c, ldc, 0, 0, m, n)
+		return
+	}
+	if m*n*k <= smallWork {
+		smallGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		ep.apply(c, ldc, 0, 0, m, n)
+		return
+	}
+	parts, splitN := split(kr, m, n, k, threads)
+	if parts <= 1 {
+		blocked(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 0, 0)
+		return
+	}
+	// Chunks are whole micro-tiles so that no tile straddles two workers.
+	unit, total := kr.mr, m
+	if splitN {
+		unit, total = kr.nr, n
+	}
+	tiles := (total + unit - 1) / unit
+	var wg sync.WaitGroup
+	for w := range parts {
+		lo := min(tiles*w/parts*unit, total)
+		hi := min(tiles*(w+1)/parts*unit, total)
+		if lo >= hi {
+			continue
+		}
+		work := func() {
+			if splitN {
+				bo := lo
+				if transB {
+					bo = lo * ldb
+				}
+				blocked(kr, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc, ep, 0, lo)
+				return
+			}
+			ao := lo * lda
+			if transA {
+				ao = lo
+			}
+			blocked(kr, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc, ep, lo, 0)
+		}
+		if w == parts-1 {
+			work()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	wg.Wait()
+}
+
+// split decides how many workers to use and along which dimension of C.
+// Each worker packs its own panels, so splitting columns repacks all of A
+// in every worker and splitting rows repacks B: cut the dimension whose
+// operand is cheaper to repeat, provided it has a tile per worker.
+func split(kr *kernel, m, n, k, threads int) (parts int, splitN bool) {
+	// Below about 2^17 multiply-adds a goroutine hand-off costs more than it saves.
+	if threads <= 1 || m*n*k < 1<<17 {
+		return 1, false
+	}
+	tilesM := (m + kr.mr - 1) / kr.mr
+	tilesN := (n + kr.nr - 1) / kr.nr
+	preferN := m <= n
+	switch {
+	case preferN && tilesN >= threads:
+		return threads, true
+	case tilesM >= threads:
+		return threads, false
+	case tilesN >= threads:
+		return threads, true
+	}
+	if tilesN >= tilesM {
+		return tilesN, true
+	}
+	return tilesM, false
+}
+
+// blocked is the single-threaded Goto/BLIS loop nest. row0 and col0 locate
+// this sub-product in the caller's C for the epilogue's bias vectors.
+func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, row0, col0 int) {
+	ar := arenaPool.Get().(*arena)
+	defer arenaPool.Put(ar)
+	mcMax := min(blockM, (m+kr.mr-1)/kr.mr*kr.mr)
+	kcMax := min(blockK, k)
+	ncMax := min(blockN, (n+kr.nr-1)/kr.nr*kr.nr)
+	ar.a = grow(ar.a, mcMax*kcMax)
+	ar.b = grow(ar.b, kcMax*ncMax)
+	ar.tile = grow(ar.tile, kr.mr*kr.nr)
+	for jc := 0; jc < n; jc += blockN {
+		nc := min(blockN, n-jc)
+		for pc := 0; pc < k; pc += blockK {
+			kc := min(blockK, k-pc)
+			packB(ar.b, transB, b, ldb, pc, jc, kc, nc, kr)
+			bet := beta
+			if pc > 0 {
+				bet = 1
+			}
+			last := pc+kc == k
+			for ic := 0; ic < m; ic += blockM {
+				mc := min(blockM, m-ic)
+				packA(ar.a, transA, a, lda, ic, pc, mc, kc, kr.mr, alpha)
+				for jr := 0; jr < nc; {
+					kk := panelWidth(kr, jr, nc)
+					cols := min(kk.nr, nc-jr)
+					bp := ar.b[jr*kc : jr*kc+kk.nr*kc]
+					for ir := 0; ir < mc; ir += kr.mr {
+						rows := min(kr.mr, mc-ir)
+						ap := ar.a[ir*kc : ir*kc+kr.mr*kc]
+						ct := c[(ic+ir)*ldc+jc+jr:]
+						if rows == kk.mr && cols == kk.nr {
+							kk.fn(kc, ap, bp, ct, ldc, bet)
+						} else {
+							edgeTile(kk, kc, ap, bp, ct, ldc, bet, rows, cols, ar.tile)
+						}
+						if last && ep != nil {
+							ep.apply(ct, ldc, row0+ic+ir, col0+jc+jr, rows, cols)
+						}
+					}
+					jr += kk.nr
+				}
+			}
+		}
+	}
+}
+
+// edgeTile runs the full kernel into a scratch tile and merges the rows×cols
+// part of it into C.
+func edgeTile(kk *kernel, kc int, ap, bp, c []float32, ldc int, beta float32, rows, cols int, tile []float32) {
+	tile = tile[:kk.mr*kk.nr]
+	kk.fn(kc, ap, bp, tile, kk.nr, 0)
+	for i := range rows {
+		t := tile[i*kk.nr : i*kk.nr+cols]
+		ci := c[i*ldc : i*ldc+cols]
+		if beta == 0 {
+			copy(ci, t)
+			continue
+		}
+		for j, v := range t {
+			ci[j] = v + beta*ci[j]
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package sgemm
+
+// microKernel computes one mr×nr tile of C = A·B + beta*C from packed
+// micro-panels: a holds kc steps of mr floats, b holds kc steps of nr floats,
+// c is row-major with stride ldc. When beta is 0, C is not read. The driver
+// only hands it full tiles; edge tiles go through a scratch tile.
+type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
+
+// kernel describes a micro-kernel and its register tile. half, when set,
+// is a kernel with the same mr and nr/2 columns for right-hand edge tiles
+// that fit in it, which saves computing a half-empty tile.
+type kernel struct {
+	name string
+	mr   int
+	nr   int
+	fn   microKernel
+	half *kernel
+}
+
+// genericKernel is the portable micro-kernel: a 4×8 tile kept in local
+// arrays, which the compiler holds in registers well enough to beat the
+// plain triple loop by a wide margin.
+var genericKernel = &kernel{name: "generic4x8", mr: 4, nr: 8, fn: kernel4x8Go}
+
+func kernel4x8Go(kc int, a, b, c []float32, ldc int, beta float32) {
+	var c0, c1, c2, c3 [8]float32
+	a = a[:kc*4]
+	b = b[:kc*8]
+	for p := 0; p < kc; p++ {
+		bp := (*[8]float32)(b[p*8:])
+		ap := (*[4]float32)(a[p*4:])
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		for j, bv := range bp {
+			c0[j] += a0 * bv
+			c1[j] += a1 * bv
+			c2[j] += a2 * bv
+			c3[j] += a3 * bv
+		}
+	}
+	for i, row := range [4]*[8]float32{&c0, &c1, &c2, &c3} {
+		ci := (*[8]float32)(c[i*ldc:])
+		if beta == 0 {
+			*ci = *row
+			continue
+		}
+		for j := range ci {
+			ci[j] = row[j] + beta*ci[j]
+		}
+	}
+}

@@ -1,0 +1,52 @@
+//go:build !purego
+
+package sgemm
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel12x16AVX512(kc int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel6x8AVX2(kc int, a, b, c *float32, ldc int, beta float32)
+
+// asm adapts an assembly kernel to microKernel. The bounds checks here are
+// the only ones: the kernel itself reads exactly kc*mr, kc*nr and the tile.
+func asm(f func(kc int, a, b, c *float32, ldc int, beta float32), mr, nr int) microKernel {
+	return func(kc int, a, b, c []float32, ldc int, beta float32) {
+		if kc == 0 {
+			panic("sgemm: micro-kernel called with kc=0")
+		}
+		_ = a[kc*mr-1]
+		_ = b[kc*nr-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		f(kc, &a[0], &b[0], &c[0], ldc, beta)
+	}
+}
+
+var (
+	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: asm(kernel12x32AVX512, 12, 32),
+		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16, fn: asm(kernel12x16AVX512, 12, 16)}}
+	avx2Kernel = &kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: asm(kernel6x16AVX2, 6, 16),
+		half: &kernel{name: "avx2-6x8", mr: 6, nr: 8, fn: asm(kernel6x8AVX2, 6, 8)}}
+)
+
+// kernels lists the micro-kernels this CPU can run, fastest first.
+func kernels() []*kernel {
+	var ks []*kernel
+	// The OS must also save the upper ZMM state; x/sys/cpu folds that
+	// check into HasAVX512F and HasAVX2.
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, avx512Kernel)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, avx2Kernel)
+	}
+	return append(ks, genericKernel)
+}
