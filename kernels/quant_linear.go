@@ -22,6 +22,9 @@ func init() {
 	})
 }
 
+// qGrain is the smallest slice of elements worth a goroutine.
+const qGrain = 1 << 15
+
 type qdqOp struct {
 	axis     int
 	block    int
@@ -134,6 +137,27 @@ func (op *qdqOp) quantize(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 			return nil, err
 		}
 	}
+	if l.mode == 0 && (dt == tensor.Uint8 || dt == tensor.Int8) {
+		// The activation path of QDQ models: no int32 intermediate, split
+		// across threads.
+		out := ctx.NewTensor(dt, x.Shape...)
+		s, z := ss[0], zi[0]
+		switch d := out.Data.(type) {
+		case []uint8:
+			ctx.Parallel(len(xs), qGrain, func(a, b int) {
+				for i := a; i < b; i++ {
+					d[i] = uint8(qRound(xs[i]/s, z, lo, hi))
+				}
+			})
+		case []int8:
+			ctx.Parallel(len(xs), qGrain, func(a, b int) {
+				for i := a; i < b; i++ {
+					d[i] = int8(qRound(xs[i]/s, z, lo, hi))
+				}
+			})
+		}
+		return []*tensor.Tensor{out}, nil
+	}
 	q := make([]int32, len(xs))
 	l.each(func(start, n, pb, ps int) {
 		for j := range n {
@@ -160,7 +184,8 @@ func (op *qdqOp) dequantize(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, x.Len())
+	outT := ctx.NewTensor(tensor.Float, x.Shape...)
+	out := outT.Float32()
 	if isFloat8(x.DType) {
 		xb := x.Data.([]uint8)
 		zf := make([]float32, scale.Len())
@@ -175,6 +200,31 @@ func (op *qdqOp) dequantize(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 				out[start+j] = (float8ToFloat32(xb[start+j], x.DType) - zf[p]) * ss[p]
 			}
 		})
+	} else if l.mode == 0 && (x.DType == tensor.Uint8 || x.DType == tensor.Int8) {
+		// One table lookup per element for the 8-bit per-tensor case.
+		z, err := qScalarZP(zp, "x_zero_point")
+		if err != nil {
+			return nil, err
+		}
+		var table [256]float32
+		lo, _, _ := qRange(x.DType)
+		for v := range int32(256) {
+			table[v] = float32((v+lo)-z) * ss[0]
+		}
+		switch d := x.Data.(type) {
+		case []uint8:
+			ctx.Parallel(len(d), qGrain, func(a, b int) {
+				for i := a; i < b; i++ {
+					out[i] = table[d[i]]
+				}
+			})
+		case []int8:
+			ctx.Parallel(len(d), qGrain, func(a, b int) {
+				for i := a; i < b; i++ {
+					out[i] = table[uint8(int32(d[i])+128)]
+				}
+			})
+		}
 	} else {
 		xi, err := qInts(x, "x")
 		if err != nil {
@@ -201,6 +251,9 @@ func (op *qdqOp) dequantize(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 				out[start+j] = float32(int64(xi[start+j])-int64(zi[p])) * ss[p]
 			}
 		})
+	}
+	if scale.DType == tensor.Float {
+		return []*tensor.Tensor{outT}, nil
 	}
 	t, err := qStoreFloats(ctx, scale.DType, x.Shape, out)
 	if err != nil {
