@@ -276,28 +276,17 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 		w := p1 - p0
 		yo := yd[(n*m+g*mg)*outVol+p0:]
 		xs := xd[(n*c+g*cg)*inVol : (n*c+(g+1)*cg)*inVol]
-		beta := float32(0)
+		var bias []float32
 		if bd != nil {
-			for r := range mg {
-				v := bd[g*mg+r]
-				row := yo[r*outVol : r*outVol+w]
-				for i := range row {
-					row[i] = v
-				}
-			}
-			beta = 1
+			bias = bd[g*mg : (g+1)*mg]
 		}
 		bmat, ldb := xs[p0:], inVol
 		if !pointwise {
 			nnIm2colTile(xs, col, &geo, cg, p0, p1)
 			bmat, ldb = col, w
 		}
-		nnSgemm(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, beta, yo, outVol, threads)
-		if o.act.kind != nnActNone {
-			for r := range mg {
-				o.act.apply(yo[r*outVol : r*outVol+w])
-			}
-		}
+		// bias and activation run in the GEMM's epilogue
+		nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, o.act)
 	}
 	colLen := 0
 	if !pointwise {

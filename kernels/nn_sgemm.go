@@ -10,3 +10,22 @@ func nnSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	}
 	sgemm.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads)
 }
+
+// nnSgemmFused is nnSgemm with a per-row bias (nil for none) and an
+// activation applied by the GEMM while each block of C is in cache.
+func nnSgemmFused(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, threads int, rowBias []float32, act nnAct) {
+	if m == 0 || n == 0 {
+		return
+	}
+	var ep *sgemm.Epilogue
+	if rowBias != nil || act.kind != nnActNone {
+		ep = &sgemm.Epilogue{RowBias: rowBias}
+		switch act.kind {
+		case nnActRelu:
+			ep.Act = sgemm.Relu
+		case nnActClip:
+			ep.Act, ep.Min, ep.Max = sgemm.Clip, act.lo, act.hi
+		}
+	}
+	sgemm.GemmWith(sgemm.Options{Threads: threads, Epilogue: ep}, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
