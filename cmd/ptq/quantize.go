@@ -322,6 +322,11 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
+	if o.cfg.Format == rewrite.FormatQOperator {
+		if err := rewrite.ToQOperator(m); err != nil {
+			return fmt.Errorf("%s: %w", model, err)
+		}
+	}
 	qp, err := m.ToProto()
 	if err != nil {
 		return err
