@@ -88,33 +88,57 @@ func qMatMul(ctx *Context, a *tensor.Tensor, av []int32, b *tensor.Tensor, bv []
 	}
 	ia, ib := bcastIndex(aB, outB), bcastIndex(bB, outB)
 	nb := tensor.NumElements(outB)
-	// B shifted and transposed per batch so the inner loop is contiguous.
+	// B shifted by its zero points; rows of B are walked contiguously while
+	// four rows of A accumulate at once.
 	nbB := tensor.NumElements(bB)
-	bt := make([]int32, nbB*n*k)
+	bsh := make([]int32, nbB*k*n)
 	for p := range nbB {
 		for kk := range k {
-			for j := range n {
-				bt[(p*n+j)*k+kk] = bv[(p*k+kk)*n+j] - bzp[j]
+			src := bv[(p*k+kk)*n:][:n]
+			dst := bsh[(p*k+kk)*n:][:n]
+			for j, v := range src {
+				dst[j] = v - bzp[j]
 			}
 		}
 	}
 	acc := make([]int32, nb*m*n)
-	ctx.Parallel(nb*m, 4, func(lo, hi int) {
-		row := make([]int32, k)
-		for r := lo; r < hi; r++ {
-			p, i := r/m, r%m
-			src := av[(ia[p]*m+i)*k:][:k]
-			for kk, v := range src {
-				row[kk] = v - azp[i]
-			}
-			dst := acc[(p*m+i)*n:][:n]
-			for j := range n {
-				col := bt[(ib[p]*n+j)*k:][:k]
-				var s int32
-				for kk, v := range row {
-					s += v * col[kk]
+	blocks := (m + 3) / 4
+	ctx.Parallel(nb*blocks, 1, func(lo, hi int) {
+		var ash [4][]int32
+		for i := range ash {
+			ash[i] = make([]int32, k)
+		}
+		for job := lo; job < hi; job++ {
+			p, i0 := job/blocks, (job%blocks)*4
+			rows := min(4, m-i0)
+			for r := range rows {
+				src := av[(ia[p]*m+i0+r)*k:][:k]
+				for kk, v := range src {
+					ash[r][kk] = v - azp[i0+r]
 				}
-				dst[j] = s
+			}
+			b := bsh[ib[p]*k*n:][:k*n]
+			out := acc[(p*m+i0)*n:]
+			if rows == 4 {
+				o0, o1, o2, o3 := out[:n], out[n:2*n], out[2*n:3*n], out[3*n:4*n]
+				for kk := range k {
+					a0, a1, a2, a3 := ash[0][kk], ash[1][kk], ash[2][kk], ash[3][kk]
+					for j, v := range b[kk*n:][:n] {
+						o0[j] += a0 * v
+						o1[j] += a1 * v
+						o2[j] += a2 * v
+						o3[j] += a3 * v
+					}
+				}
+				continue
+			}
+			for r := range rows {
+				o := out[r*n:][:n]
+				for kk, a := range ash[r] {
+					for j, v := range b[kk*n:][:n] {
+						o[j] += a * v
+					}
+				}
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -70,6 +71,90 @@ func TestQConvIm2colMatchesDirect(t *testing.T) {
 			for i := range ref {
 				if fast[i] != ref[i] {
 					t.Fatalf("element %d: %d, reference %d", i, fast[i], ref[i])
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkQLinearMatMul(b *testing.B) {
+	r := newQtRand(10)
+	n := &graph.Node{OpType: "QLinearMatMul", Outputs: []*graph.Value{{Name: "y"}}}
+	op, err := Build(n, 13)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := []*tensor.Tensor{r.u8(128, 768), qtScalarF(0.02), qtScalarU8(128), r.i8(768, 768), qtScalarF(0.01), qtScalarI8(0), qtScalarF(0.1), qtScalarU8(128)}
+	ctx := &Context{Threads: 1}
+	for b.Loop() {
+		if _, err := op.Run(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestQMatMulBroadcasting checks the blocked integer matmul against a plain
+// triple loop for numpy matmul shapes: 1-D operands, broadcast batches,
+// row counts that are not a multiple of the 4-row block, and per-row and
+// per-column zero points.
+func TestQMatMulBroadcasting(t *testing.T) {
+	r := newQtRand(11)
+	cases := []struct{ a, b []int }{
+		{[]int{5, 7}, []int{7, 3}},
+		{[]int{7}, []int{7, 3}},
+		{[]int{2, 5, 7}, []int{7}},
+		{[]int{2, 1, 6, 4}, []int{3, 4, 9}},
+		{[]int{1, 4}, []int{2, 4, 2}},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.a, c.b), func(t *testing.T) {
+			a, b := r.u8(c.a...), r.i8(c.b...)
+			av, _ := qInts(a, "a")
+			bv, _ := qInts(b, "b")
+			m, n := 1, 1
+			if len(c.a) > 1 {
+				m = c.a[len(c.a)-2]
+			}
+			if len(c.b) > 1 {
+				n = c.b[len(c.b)-1]
+			}
+			azp, bzp := make([]int32, m), make([]int32, n)
+			for i := range azp {
+				azp[i] = int32(100 + i)
+			}
+			for j := range bzp {
+				bzp[j] = int32(j%3 - 1)
+			}
+			got, err := qMatMul(&Context{Threads: 2}, a, av, b, bv, azp, bzp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Reference: promote to float, run the float MatMul kernel on
+			// the shifted operands.
+			af := make([]float32, len(av))
+			k := c.a[len(c.a)-1]
+			for i, v := range av {
+				af[i] = float32(v - azp[(i/k)%m])
+			}
+			bf := make([]float32, len(bv))
+			for i, v := range bv {
+				bf[i] = float32(v - bzp[i%n])
+			}
+			n2 := &graph.Node{OpType: "MatMul", Outputs: []*graph.Value{{Name: "y"}}}
+			op, err := Build(n2, 13)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := op.Run(&Context{Threads: 1}, []*tensor.Tensor{tensor.FromFloat32(af, c.a...), tensor.FromFloat32(bf, c.b...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameShape(got.shape, want[0].Shape) {
+				t.Fatalf("shape %v, want %v", got.shape, want[0].Shape)
+			}
+			for i, v := range want[0].Float32() {
+				if float32(got.acc[i]) != v {
+					t.Fatalf("element %d: %d, want %v", i, got.acc[i], v)
 				}
 			}
 		})
