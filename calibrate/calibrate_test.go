@@ -82,6 +82,42 @@ func TestHistogramKeepsEveryCountAndIsCanonical(t *testing.T) {
 	}
 }
 
+// Merging into an empty histogram copies it, whatever its width; merging
+// two halves of a set equals observing the set, for small and odd sets too.
+func TestHistogramMergeSmallSets(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for trial := range 300 {
+		n := 1 + r.IntN(40)
+		xs := make([]float32, n)
+		for i := range xs {
+			xs[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(7)-3)))
+			if r.IntN(5) == 0 {
+				xs[i] = xs[0] // repeats
+			}
+		}
+		bins := 2 + r.IntN(20)
+		whole := NewHistogram(bins)
+		whole.addRuns([][]float32{xs}, slicesMin(xs), slicesMax(xs))
+		cut := r.IntN(n)
+		a, b := NewHistogram(bins), NewHistogram(bins)
+		if cut > 0 {
+			a.addRuns([][]float32{xs[:cut]}, slicesMin(xs[:cut]), slicesMax(xs[:cut]))
+		}
+		b.addRuns([][]float32{xs[cut:]}, slicesMin(xs[cut:]), slicesMax(xs[cut:]))
+		empty := NewHistogram(bins)
+		for _, src := range []*Histogram{a, b} {
+			if err := empty.Merge(src); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wj, _ := json.Marshal(whole)
+		mj, _ := json.Marshal(empty)
+		if !bytes.Equal(wj, mj) {
+			t.Fatalf("trial %d (%d values, %d bins, cut %d): merged %s, whole %s", trial, n, bins, cut, mj, wj)
+		}
+	}
+}
+
 func TestAllZeroAndConstantTensors(t *testing.T) {
 	for _, v := range []float32{0, 3.5, -1e-30, 1e30} {
 		o := NewObserver(Granularity{}, allNeeds(t))

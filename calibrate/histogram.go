@@ -161,10 +161,11 @@ func (h *Histogram) Merge(o *Histogram) error {
 		return nil
 	}
 	oc := &Histogram{MaxBins: o.MaxBins, Exp: o.Exp, Offset: o.Offset, Counts: append([]uint64(nil), o.Counts...)}
-	e := max(h.Exp, oc.Exp)
 	if len(h.Counts) == 0 {
-		e = oc.Exp
+		*h = *oc
+		return nil
 	}
+	e := max(h.Exp, oc.Exp)
 	h.coarsen(e)
 	oc.coarsen(e)
 	w := math.Ldexp(1, e)
