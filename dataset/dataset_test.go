@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
@@ -471,5 +472,39 @@ func TestONNXTestDataSets(t *testing.T) {
 	}
 	if s, err := r.Next(); err != nil || s["b"].Int64()[0] != 4 {
 		t.Errorf("single set: %v %v", s, err)
+	}
+}
+
+func TestJPEGFolder(t *testing.T) {
+	dir := t.TempDir()
+	for i, v := range []uint8{40, 200, 120} {
+		img := image.NewGray(image.Rect(0, 0, 8, 6))
+		for p := range img.Pix {
+			img.Pix[p] = v
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 100}); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("img%d.jpg", i)), b.Bytes())
+	}
+	r, err := Open(dir, []Input{{Name: "x", DType: tensor.Uint8, Shape: []int64{-1, 4, 3, 3}}}, Options{Batch: 2, Samples: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 2 {
+		t.Errorf("Len %d, want 2 (Samples caps 3 images)", r.Len())
+	}
+	got := readAll(t, r, "x")
+	if len(got) != 1 || fmt.Sprint(got[0].Shape) != "[2 4 3 3]" {
+		t.Fatalf("got %v, want one [2 4 3 3] batch (nhwc inferred, resized to 4x3)", got)
+	}
+	d := got[0].Data.([]uint8)
+	for i, want := range []int{40, 200} {
+		for _, v := range d[i*36 : (i+1)*36] {
+			if diff := int(v) - want; diff < -2 || diff > 2 {
+				t.Fatalf("image %d: pixel %d, want %d±2", i, v, want)
+			}
+		}
 	}
 }
