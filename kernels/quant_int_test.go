@@ -160,3 +160,38 @@ func TestQMatMulBroadcasting(t *testing.T) {
 		})
 	}
 }
+
+// TestQDQErrors checks that malformed parameters are errors, not panics.
+func TestQDQErrors(t *testing.T) {
+	x := tensor.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	q := tensor.New(tensor.Uint8, 2, 3)
+	cases := []struct {
+		name  string
+		op    string
+		opset int
+		attrs []*onnx.AttributeProto
+		in    []*tensor.Tensor
+	}{
+		{"dq zero point count", "DequantizeLinear", 13, nil, []*tensor.Tensor{q, tensor.FromFloat32([]float32{1, 2, 3}, 3), tensor.New(tensor.Uint8)}},
+		{"q per-axis at opset 10", "QuantizeLinear", 10, nil, []*tensor.Tensor{x, tensor.FromFloat32([]float32{1, 2, 3}, 3)}},
+		{"q axis length", "QuantizeLinear", 13, nil, []*tensor.Tensor{x, tensor.FromFloat32([]float32{1, 2}, 2)}},
+		{"q block shape", "QuantizeLinear", 21, []*onnx.AttributeProto{graph.IntAttr("block_size", 2)}, []*tensor.Tensor{x, tensor.FromFloat32([]float32{1, 2, 3}, 1, 3)}},
+		{"dq int32 zero point", "DequantizeLinear", 13, nil, []*tensor.Tensor{tensor.New(tensor.Int32, 2), qtScalarF(1), func() *tensor.Tensor {
+			z := tensor.New(tensor.Int32)
+			z.Data.([]int32)[0] = 3
+			return z
+		}()}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := &graph.Node{OpType: c.op, Attrs: c.attrs, Outputs: []*graph.Value{{Name: "y"}}}
+			op, err := Build(n, c.opset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := op.Run(&Context{}, c.in); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}

@@ -180,6 +180,9 @@ func (op *qdqOp) dequantize(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor
 	if zp != nil && zp.DType != x.DType {
 		return nil, fmt.Errorf("x_zero_point is %v but x is %v", zp.DType, x.DType)
 	}
+	if zp != nil && zp.Len() != scale.Len() {
+		return nil, fmt.Errorf("x_zero_point %v and x_scale %v differ in shape", zp.Shape, scale.Shape)
+	}
 	l, err := op.layout(x, scale)
 	if err != nil {
 		return nil, err
