@@ -21,6 +21,9 @@ type RunOptions struct {
 	// nodes) with their granularity. Nil means every float32 tensor the
 	// model takes or produces, per tensor.
 	Values map[string]Granularity
+	// Granularity applies to every tensor when Values is nil; a tensor whose
+	// rank has no such axis is observed per tensor.
+	Granularity Granularity
 	// Needs are the statistics to collect (the Union of the methods' Needs).
 	Needs Needs
 	// Shard and Shards select shard Shard (0-based) of Shards; Shards 0 or 1
@@ -78,12 +81,15 @@ func Run(ctx context.Context, eng *kernels.Engine, data dataset.Reader, opts Run
 		)
 		defer bar.Finish()
 	}
-	observer := func(name string) *TensorStats {
+	observer := func(name string, shape []int) *TensorStats {
 		o := st.Tensors[name]
 		if o != nil {
 			return o
 		}
-		g := Granularity{}
+		g := opts.Granularity
+		if _, err := g.layout(shape); err != nil {
+			g = Granularity{}
+		}
 		if opts.Values != nil {
 			var ok bool
 			if g, ok = opts.Values[name]; !ok {
@@ -99,7 +105,7 @@ func Run(ctx context.Context, eng *kernels.Engine, data dataset.Reader, opts Run
 		if t.DType != tensor.Float {
 			return nil
 		}
-		o := observer(value)
+		o := observer(value, t.Shape)
 		if o == nil {
 			return nil
 		}

@@ -34,6 +34,8 @@ func calibrateCmd() *cli.Command {
 			&cli.StringSliceFlag{Name: "method", Usage: "range methods the statistics must serve (repeat or comma-separate): " +
 				"minmax, moving-average[:C], percentile[:P], percentile-two-sided[:P], entropy, mse, aciq-laplace, aciq-gauss " +
 				"(default: a histogram, which serves all but moving-average)"},
+			&cli.StringFlag{Name: "granularity", Value: "tensor", Usage: "statistics per tensor, per channel (channel:AXIS) or per group of channels (group:AXIS:SIZE) " +
+				"of every activation; tensors without that axis stay per tensor"},
 			&cli.StringFlag{Name: "shard", Usage: "k/n: calibrate part k (0-based) of n of the data"},
 			&cli.IntFlag{Name: "batch", Value: 1, Usage: "samples per engine run when the model's batch dimension is symbolic"},
 			&cli.IntFlag{Name: "threads", Usage: "goroutines per operator (0: all cores)"},
@@ -66,6 +68,10 @@ func calibrateAction(c *cli.Context) error {
 	if err != nil {
 		return usagef("calibrate: %v", err)
 	}
+	gran, err := calibrateParseGranularity(c.String("granularity"))
+	if err != nil {
+		return usagef("calibrate: %v", err)
+	}
 	batch := c.Int("batch")
 	if batch < 1 {
 		return usagef("calibrate: --batch %d, want at least 1", batch)
@@ -90,7 +96,7 @@ func calibrateAction(c *cli.Context) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(runGCPercent)
 	}
-	opts := calibrate.RunOptions{Needs: needs, Shard: shard, Shards: shards, Model: filepath.Base(model)}
+	opts := calibrate.RunOptions{Needs: needs, Granularity: gran, Shard: shard, Shards: shards, Model: filepath.Base(model)}
 	if f, ok := c.App.ErrWriter.(*os.File); ok && !c.Bool("quiet") && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = f
 	}
@@ -164,6 +170,29 @@ func calibrateNeeds(names []string) (calibrate.Needs, error) {
 		needs.HistogramBins = calibrate.DefaultHistogramBins
 	}
 	return needs, nil
+}
+
+// calibrateParseGranularity reads tensor, channel:AXIS or group:AXIS:SIZE.
+func calibrateParseGranularity(s string) (calibrate.Granularity, error) {
+	parts := strings.Split(strings.TrimSpace(s), ":")
+	bad := fmt.Errorf("--granularity %q: want tensor, channel:AXIS or group:AXIS:SIZE", s)
+	nums := make([]int, len(parts)-1)
+	for i, p := range parts[1:] {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return calibrate.Granularity{}, bad
+		}
+		nums[i] = v
+	}
+	switch {
+	case parts[0] == "tensor" && len(nums) == 0:
+		return calibrate.Granularity{}, nil
+	case parts[0] == "channel" && len(nums) == 1:
+		return calibrate.Granularity{Kind: calibrate.PerChannel, Axis: nums[0]}, nil
+	case parts[0] == "group" && len(nums) == 2 && nums[1] >= 1:
+		return calibrate.Granularity{Kind: calibrate.PerGroup, Axis: nums[0], Size: nums[1]}, nil
+	}
+	return calibrate.Granularity{}, bad
 }
 
 // calibrateParseShard reads "k/n" (0 <= k < n); "" is the whole data.

@@ -72,6 +72,32 @@ func TestCalibrateShardsMergeToOneRun(t *testing.T) {
 	}
 }
 
+func TestCalibratePerChannel(t *testing.T) {
+	model := filepath.Join(oracle.TestModelsDir(), "fmnist", "cnn.onnx")
+	data := filepath.Join(oracle.TestModelsDir(), "fmnist", "calib.npy")
+	out := filepath.Join(t.TempDir(), "c.json")
+	if o, errs, code := calibrateRun(t, "--data", data, "--samples", "8", "--granularity", "channel:1", "--method", "minmax", "--quiet", "-o", out, model); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, o, errs)
+	}
+	s, err := calibrate.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := s.Tensors["input"]
+	if in == nil || in.Granularity.Kind != calibrate.PerChannel || len(in.Slots) != 1 || in.Slots[0] != 1 {
+		t.Fatalf("input statistics %+v, want one channel", in)
+	}
+	wide := 0
+	for _, ts := range s.Tensors {
+		if ts.Granularity.Kind == calibrate.PerChannel && len(ts.Slots) == 1 && ts.Slots[0] > 1 {
+			wide++
+		}
+	}
+	if wide == 0 {
+		t.Error("no activation has per-channel statistics")
+	}
+}
+
 func TestCalibrateDataErrors(t *testing.T) {
 	model := filepath.Join(oracle.TestModelsDir(), "fmnist", "cnn.onnx")
 	_, errs, code := calibrateRun(t, model)
@@ -89,6 +115,11 @@ func TestCalibrateDataErrors(t *testing.T) {
 	for _, bad := range []string{"4/4", "1", "-1/3", "a/b"} {
 		if _, errs, code := calibrateRun(t, "--data", "random", "--shard", bad, model); code != 2 {
 			t.Errorf("--shard %s: exit %d %q", bad, code, errs)
+		}
+	}
+	for _, bad := range []string{"channel", "group:1", "block:1:2", "tensor:1"} {
+		if _, errs, code := calibrateRun(t, "--data", "random", "--granularity", bad, model); code != 2 {
+			t.Errorf("--granularity %s: exit %d %q", bad, code, errs)
 		}
 	}
 	if _, errs, code := calibrateRun(t, "--data", "random", "--method", "median", model); code != 2 || !strings.Contains(errs, "median") {
