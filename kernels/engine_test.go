@@ -472,6 +472,27 @@ func TestEngineLoop(t *testing.T) {
 			engClose(t, "last scan row", s.Float32()[2*(c.iter-1):], k, 1+10*k)
 		}
 	}
+
+	// Without a trip count the condition alone ends the loop (a while loop).
+	g.Node[0].Input[0] = ""
+	g.Input = g.Input[1:]
+	e = engEngine(t, g)
+	out, err := e.Run(map[string]*tensor.Tensor{
+		"cond": {DType: tensor.Bool, Data: []bool{true}},
+		"v0":   tensor.FromFloat32([]float32{0, 1}, 2),
+		"x":    tensor.FromFloat32([]float32{1, 10}, 2),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engClose(t, "while loop v_final", out["v_final"].Float32(), 4, 41)
+	// With neither, it could never end: an error, not a hang.
+	g.Node[0].Input[1] = ""
+	g.Input = g.Input[1:]
+	e = engEngine(t, g)
+	if _, err := e.Run(map[string]*tensor.Tensor{"v0": tensor.FromFloat32([]float32{0, 1}, 2), "x": tensor.FromFloat32([]float32{1, 10}, 2)}, nil); err == nil || !strings.Contains(err.Error(), "never end") {
+		t.Errorf("Loop without M or cond: error %v, want one saying it would never end", err)
+	}
 }
 
 func TestEngineScan(t *testing.T) {
