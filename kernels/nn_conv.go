@@ -487,13 +487,18 @@ func convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int
 			switch {
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 1:
 				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
+				wv := [9]float32{w0, w1, w2, w3, w4, w5, w6, w7, w8}
 				for oh := range outH {
 					r := oh * sh * pw
 					r0 := pad[r : r+outW+2]
 					r1 := pad[r+pw : r+pw+outW+2]
 					r2 := pad[r+2*pw : r+2*pw+outW+2]
 					dst := yo[oh*outW : (oh+1)*outW]
-					for ow := range dst {
+					start := 0
+					if nnDwRow3s1 != nil {
+						start = nnDwRow3s1(dst, r0, r1, r2, &wv, bias)
+					}
+					for ow := start; ow < len(dst); ow++ {
 						dst[ow] = bias + w0*r0[ow] + w1*r0[ow+1] + w2*r0[ow+2] +
 							w3*r1[ow] + w4*r1[ow+1] + w5*r1[ow+2] +
 							w6*r2[ow] + w7*r2[ow+1] + w8*r2[ow+2]

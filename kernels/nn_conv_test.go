@@ -200,3 +200,36 @@ func TestFuseActivation(t *testing.T) {
 		t.Error("pool accepted a fused activation")
 	}
 }
+
+// TestDepthwiseRowKernel compares the vector 3x3 row kernel (when the CPU
+// has one) with the scalar formula on every length up to 41.
+func TestDepthwiseRowKernel(t *testing.T) {
+	if nnDwRow3s1 == nil {
+		t.Skip("no vector depthwise kernel on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(19, 20))
+	var w [9]float32
+	for i := range w {
+		w[i] = r.Float32()*2 - 1
+	}
+	for n := range 42 {
+		rows := [3][]float32{}
+		for i := range rows {
+			rows[i] = nnRandTensor(r, n+2).Float32()
+		}
+		dst := make([]float32, n)
+		done := nnDwRow3s1(dst, rows[0], rows[1], rows[2], &w, 0.25)
+		if done != n&^7 {
+			t.Fatalf("n=%d: kernel did %d outputs, want %d", n, done, n&^7)
+		}
+		for i := range done {
+			want := float32(0.25)
+			for k := range 9 {
+				want += w[k] * rows[k/3][i+k%3]
+			}
+			if d := dst[i] - want; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], want)
+			}
+		}
+	}
+}

@@ -1,0 +1,31 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// dwRow3s1AVX2 computes n outputs (n a multiple of 8) of one row of a 3x3,
+// stride-1 depthwise convolution: dst[i] = bias + Σ w[3r+j]·rows[r][i+j].
+// Implemented in nn_dw_amd64.s.
+//
+//go:noescape
+func dwRow3s1AVX2(dst, r0, r1, r2 *float32, n int, w *float32, bias float32)
+
+// nnDwRow3s1 is the vector row kernel when the CPU has it, else nil.
+var nnDwRow3s1 = func() func(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) int {
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		return nil
+	}
+	// returns how many leading outputs it computed (a multiple of 8)
+	return func(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) int {
+		n := len(dst) &^ 7
+		if n == 0 {
+			return 0
+		}
+		_ = r0[n+1]
+		_ = r1[n+1]
+		_ = r2[n+1]
+		dwRow3s1AVX2(&dst[0], &r0[0], &r1[0], &r2[0], n, &w[0], bias)
+		return n
+	}
+}()

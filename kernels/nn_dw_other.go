@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// nnDwRow3s1 has no vector version on this architecture or build.
+var nnDwRow3s1 func(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) int
