@@ -44,6 +44,16 @@ func runDatasetInputs(specs []kernels.ValueSpec) []dataset.Input {
 // runOpenData opens --data for the model's inputs, batch samples per Next
 // when the model's batch dimension is symbolic.
 func runOpenData(c *cli.Context, specs []kernels.ValueSpec, batch int) (dataset.Reader, error) {
+	opts, err := runDataOptions(c, batch)
+	if err != nil {
+		return nil, err
+	}
+	return dataset.Open(c.String("data"), runDatasetInputs(specs), opts)
+}
+
+// runDataOptions reads the runDataFlags into dataset.Options; commands with
+// more data flags set the extra fields on the result.
+func runDataOptions(c *cli.Context, batch int) (dataset.Options, error) {
 	opts := dataset.Options{
 		Batch:    batch,
 		Samples:  c.Int("samples"),
@@ -54,21 +64,21 @@ func runOpenData(c *cli.Context, specs []kernels.ValueSpec, batch int) (dataset.
 	var err error
 	if s := c.String("image-size"); s != "" {
 		if opts.ImageSize, err = runParseSize(s); err != nil {
-			return nil, err
+			return opts, usageError{err.Error()}
 		}
 	}
 	if opts.Mean, err = runParseFloats("mean", c.String("mean")); err != nil {
-		return nil, err
+		return opts, usageError{err.Error()}
 	}
 	if opts.Std, err = runParseFloats("std", c.String("std")); err != nil {
-		return nil, err
+		return opts, usageError{err.Error()}
 	}
 	for _, s := range opts.Std {
 		if s == 0 {
-			return nil, fmt.Errorf("--std %q: zero standard deviation", c.String("std"))
+			return opts, usagef("--std %q: zero standard deviation", c.String("std"))
 		}
 	}
-	return dataset.Open(c.String("data"), runDatasetInputs(specs), opts)
+	return opts, nil
 }
 
 // runParseSize reads "224", "224x320" or "224,320" as (height, width).
