@@ -229,3 +229,33 @@ func TestRunCommandOnFMNIST(t *testing.T) {
 		t.Errorf("run without --data: exit %d, want 2 (%s)", code, stderr.String())
 	}
 }
+
+func TestRunParseDataFlags(t *testing.T) {
+	sizes := []struct {
+		in   string
+		want [2]int
+		ok   bool
+	}{
+		{"224", [2]int{224, 224}, true},
+		{"48x320", [2]int{48, 320}, true},
+		{"48,320", [2]int{48, 320}, true},
+		{"0", [2]int{}, false},
+		{"1x2x3", [2]int{}, false},
+		{"ax3", [2]int{}, false},
+	}
+	for _, c := range sizes {
+		got, err := runParseSize(c.in)
+		if (err == nil) != c.ok || c.ok && got != c.want {
+			t.Errorf("runParseSize(%q) = %v, %v; want %v (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+	}
+	if got, err := runParseFloats("mean", "0.485, 0.456,0.406"); err != nil || len(got) != 3 || got[1] != float32(0.456) {
+		t.Errorf("runParseFloats = %v, %v", got, err)
+	}
+	if got, err := runParseFloats("mean", ""); err != nil || got != nil {
+		t.Errorf("empty --mean = %v, %v; want nil", got, err)
+	}
+	if _, err := runParseFloats("std", "0.2,x"); err == nil || !strings.Contains(err.Error(), "--std") {
+		t.Errorf("bad --std accepted or error not naming the flag: %v", err)
+	}
+}
