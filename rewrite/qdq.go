@@ -60,11 +60,12 @@ func QDQ(p *Plan, ranges map[string]calibrate.Range) (*Result, error) {
 			return nil, fmt.Errorf("node %s: %w", n, err)
 		}
 	}
+	shared := map[*graph.Value][2]*graph.Value{}
 	for _, a := range p.actList {
 		if a.dead {
 			continue
 		}
-		if err := p.emit(a, params[a.v]); err != nil {
+		if err := p.emit(a, params[a.v], shared); err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", a.v.Name, err)
 		}
 		res.Params[a.v.Name] = params[a.v]
@@ -210,11 +211,24 @@ func (p *Plan) dropNode(n *graph.Node) {
 
 // emit inserts the QuantizeLinear of a tensor and one DequantizeLinear for
 // each reader that should see the quantized value.
-func (p *Plan) emit(a *act, q quant.Params) error {
+//
+// Tensors that share parameters (through order-preserving ops) share the
+// scale and zero point initializers too, which tells later passes that no
+// requantization happens between them.
+func (p *Plan) emit(a *act, q quant.Params, shared map[*graph.Value][2]*graph.Value) error {
 	v := a.v
 	g := v.Graph
-	scale := g.AddInitializer(v.Name+"_scale", scalarFloat(q.Scale))
-	zp := g.AddInitializer(v.Name+"_zero_point", zeroPoint(p.cfg.ActivationType, []int32{q.ZeroPoint}, nil))
+	root := a
+	for root.sameAs != nil && p.acts[root.sameAs] != nil {
+		root = p.acts[root.sameAs]
+	}
+	sz, ok := shared[root.v]
+	if !ok {
+		sz[0] = root.v.Graph.AddInitializer(root.v.Name+"_scale", scalarFloat(q.Scale))
+		sz[1] = root.v.Graph.AddInitializer(root.v.Name+"_zero_point", zeroPoint(p.cfg.ActivationType, []int32{q.ZeroPoint}, nil))
+		shared[root.v] = sz
+	}
+	scale, zp := sz[0], sz[1]
 
 	var readers []use
 	if a.all {
