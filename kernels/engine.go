@@ -37,7 +37,9 @@ var ErrUnsupported = errors.New("not supported by ptq's engine")
 //
 // Tensors produced inside subgraphs (If branches, Loop and Scan bodies) are
 // shown too, under the subgraph's value names and with the subgraph's node as
-// producer; a Loop or Scan body shows its values once per iteration. Graph
+// producer; a Loop or Scan body shows its values once per iteration. The
+// control-flow node's own outputs are then shown under its output names (an
+// If output is the same tensor as the branch output it came from). Graph
 // inputs and initializers are not produced by a node and are not shown.
 //
 // A non-nil error stops the run and is returned by Run.
