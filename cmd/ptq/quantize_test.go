@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ptq-dev/ptq/compare"
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/internal/oracle"
+	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// ptqRun runs the CLI in-process and fails the test on a non-zero exit.
+func ptqRun(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(append([]string{"ptq"}, args...), &out, &errb); code != 0 {
+		t.Fatalf("ptq %s: exit %d\n%s", strings.Join(args, " "), code, errb.String())
+	}
+	return out.String() + errb.String()
+}
+
+func firstInput(t *testing.T, path string) string {
+	t.Helper()
+	mp, err := onnxio.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := graph.FromProto(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Graph.Inputs[0].Name
+}
+
+// ortCompare runs both models in ONNX Runtime on one batch and returns the
+// SQNR of the quantized model's first output and both top-1 accuracies.
+func ortCompare(t *testing.T, floatPath, quantPath string, x *tensor.Tensor, labels []int64) (sqnr, floatTop1, quantTop1 float64) {
+	t.Helper()
+	in := map[string]*tensor.Tensor{firstInput(t, floatPath): x}
+	ref, err := oracle.ORT(floatPath, in, oracle.ORTOptions{OptLevel: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := oracle.ORT(quantPath, in, oracle.ORTOptions{OptLevel: "all"})
+	if err != nil {
+		t.Fatalf("ONNX Runtime on %s: %v", quantPath, err)
+	}
+	var name string
+	for k := range ref {
+		if name == "" || k < name {
+			name = k
+		}
+	}
+	a, b := ref[name], got[name]
+	st := &compare.Stats{Name: name}
+	if err := st.Add(a, b); err != nil {
+		t.Fatal(err)
+	}
+	if labels == nil {
+		return st.SQNR(), math.NaN(), math.NaN()
+	}
+	return st.SQNR(), top1(a, labels), top1(b, labels)
+}
+
+func top1(t *tensor.Tensor, labels []int64) float64 {
+	c := t.Shape[len(t.Shape)-1]
+	d := t.Float32()
+	right := 0
+	for i, l := range labels {
+		best := 0
+		for j := 1; j < c; j++ {
+			if d[i*c+j] > d[i*c+best] {
+				best = j
+			}
+		}
+		if int64(best) == l {
+			right++
+		}
+	}
+	return float64(right) / float64(len(labels))
+}
+
+// TestQuantizeFashionMNIST is the rewriter's accuracy acceptance: each
+// Fashion-MNIST net quantized with default options on 512 calibration
+// images keeps its top-1 accuracy within 0.2 points in ONNX Runtime and
+// beats the output SQNR of PyTorch's own post-training quantization.
+func TestQuantizeFashionMNIST(t *testing.T) {
+	oracle.Require(t, "ort")
+	oracle.Require(t, "python-onnx")
+	dir := filepath.Join(oracle.TestModelsDir(), "fmnist")
+	x, err := oracle.ReadNPY(filepath.Join(dir, "test.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := oracle.ReadNPY(filepath.Join(dir, "test_labels.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := lt.Data.([]int64)
+	var baseline struct {
+		Models map[string]struct {
+			SQNR float64 `json:"ort_qdq_sqnr_db"`
+		} `json:"models"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "torch_ptq_baseline.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &baseline); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	for _, net := range []string{"cnn", "resnet", "mobilenetv2", "vit"} {
+		t.Run(net, func(t *testing.T) {
+			src := filepath.Join(dir, net+".onnx")
+			dst := filepath.Join(out, net+".int8.onnx")
+			ptqRun(t, "quantize", src, "--data", filepath.Join(dir, "calib.npy"), "-o", dst, "--batch", "64", "--no-eval", "--quiet")
+			if err := oracle.CheckModel(dst, true); err != nil {
+				t.Errorf("onnx checker: %v", err)
+			}
+			sqnr, ft, qt := ortCompare(t, src, dst, x, labels)
+			t.Logf("%s: top-1 float %.1f%% int8 %.1f%%, SQNR %.2f dB (PyTorch PTQ %.2f dB)", net, 100*ft, 100*qt, sqnr, baseline.Models[net].SQNR)
+			if qt < ft-0.002 {
+				t.Errorf("top-1 dropped from %.1f%% to %.1f%%, more than 0.2 points", 100*ft, 100*qt)
+			}
+			if want := baseline.Models[net].SQNR; !(sqnr > want) {
+				t.Errorf("SQNR %.2f dB is not above PyTorch's %.2f dB", sqnr, want)
+			}
+		})
+	}
+}
