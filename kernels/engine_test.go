@@ -666,3 +666,32 @@ func TestEnginePoolForgetsOldSizes(t *testing.T) {
 		t.Errorf("pool grew to %d bytes over 100 runs of different sizes", most)
 	}
 }
+
+// BenchmarkEngineOverhead runs a chain of 100 one-element nodes, so the time
+// and allocations are the engine's own cost per node.
+func BenchmarkEngineOverhead(b *testing.B) {
+	var nodes []*onnx.NodeProto
+	prev := "x"
+	for i := range 100 {
+		next := fmt.Sprintf("v%d", i)
+		nodes = append(nodes, engNode("AddConst", []string{prev}, []string{next}, engFloatAttr("value", 1)))
+		prev = next
+	}
+	g := engGraph("chain", nodes, []*onnx.ValueInfoProto{engVI("x", tensor.Float, 1)}, []*onnx.ValueInfoProto{engVI(prev, tensor.Float, 1)})
+	m, err := graph.FromProto(&onnx.ModelProto{IrVersion: proto.Int64(8), Graph: g, OpsetImport: []*onnx.OperatorSetIdProto{
+		{Domain: proto.String(""), Version: proto.Int64(17)}, {Domain: proto.String(engTestDomain), Version: proto.Int64(1)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := NewEngine(m, Options{Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := map[string]*tensor.Tensor{"x": tensor.FromFloat32([]float32{0}, 1)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Run(in, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
