@@ -466,17 +466,25 @@ func convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int
 	pw := max((outW-1)*sw+(kw-1)*dw+1, g.pb[2]+inW)
 	ctx.Parallel(nb*m, 1, func(lo, hi int) {
 		pad := make([]float32, ph*pw)
+		hw := (pw + 1) / 2
+		var even, odd []float32
+		if sw == 2 {
+			even, odd = make([]float32, ph*hw), make([]float32, ph*hw)
+		}
+		split := false // even/odd hold the current plane
 		lastIC := -1
 		for j := lo; j < hi; j++ {
 			n, oc := j/m, j%m
 			ic := n*c + oc/mult
 			if ic != lastIC {
-				clear(pad)
+				// only the interior is written, so the zero border made
+				// by make stays valid for every channel
 				xc := x[ic*inH*inW : (ic+1)*inH*inW]
 				for r := range inH {
 					copy(pad[(r+g.pb[1])*pw+g.pb[2]:], xc[r*inW:(r+1)*inW])
 				}
 				lastIC = ic
+				split = false
 			}
 			wc := w[oc*kh*kw : (oc+1)*kh*kw]
 			yo := y[j*outH*outW : (j+1)*outH*outW]
@@ -504,40 +512,43 @@ func convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int
 							w6*r2[ow] + w7*r2[ow+1] + w8*r2[ow+2]
 					}
 				}
-			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 2:
-				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
-				for oh := range outH {
-					r := oh * sh * pw
-					r0 := pad[r : r+2*outW+1]
-					r1 := pad[r+pw : r+pw+2*outW+1]
-					r2 := pad[r+2*pw : r+2*pw+2*outW+1]
-					dst := yo[oh*outW : (oh+1)*outW]
-					for ow := range dst {
-						i := 2 * ow
-						dst[ow] = bias + w0*r0[i] + w1*r0[i+1] + w2*r0[i+2] +
-							w3*r1[i] + w4*r1[i+1] + w5*r1[i+2] +
-							w6*r2[i] + w7*r2[i+1] + w8*r2[i+2]
-					}
-				}
 			default:
+				if sw == 2 && !split {
+					// de-interleave the padded rows once per channel so
+					// stride-2 taps become contiguous (vector) runs
+					for r := range ph {
+						row := pad[r*pw : (r+1)*pw]
+						ev, od := even[r*hw:(r+1)*hw], odd[r*hw:(r+1)*hw]
+						for q := range hw {
+							ev[q] = row[2*q]
+							if 2*q+1 < pw {
+								od[q] = row[2*q+1]
+							}
+						}
+					}
+					split = true
+				}
 				for oh := range outH {
 					dst := yo[oh*outW : (oh+1)*outW]
 					for i := range dst {
 						dst[i] = bias
 					}
 					for ki := range kh {
-						row := pad[(oh*sh+ki*dh)*pw:]
+						r := oh*sh + ki*dh
 						for kj := range kw {
 							wv := wc[ki*kw+kj]
-							src := row[kj*dw:]
-							if sw == 1 {
-								src = src[:outW]
-								for ow, v := range src {
-									dst[ow] += wv * v
-								}
-							} else {
+							off := kj * dw
+							switch {
+							case sw == 1:
+								nnAxpy(dst, pad[r*pw+off:r*pw+off+outW], wv)
+							case sw == 2 && off%2 == 0:
+								nnAxpy(dst, even[r*hw+off/2:r*hw+off/2+outW], wv)
+							case sw == 2:
+								nnAxpy(dst, odd[r*hw+off/2:r*hw+off/2+outW], wv)
+							default:
+								row := pad[r*pw+off:]
 								for ow := range dst {
-									dst[ow] += wv * src[ow*sw]
+									dst[ow] += wv * row[ow*sw]
 								}
 							}
 						}

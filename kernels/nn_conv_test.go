@@ -87,6 +87,8 @@ func BenchmarkConv(b *testing.B) {
 		{"resnet_down_1x1s2", []int{1, 128, 28, 28}, []int{256, 128, 1, 1}, 1, 2, 0},
 		{"mbv2_pw_1x1_96_24", []int{1, 96, 56, 56}, []int{24, 96, 1, 1}, 1, 1, 0},
 		{"mbv2_dw_3x3_144", []int{1, 144, 56, 56}, []int{144, 1, 3, 3}, 144, 1, 1},
+		{"mbv2_dw_3x3s2_96", []int{1, 96, 112, 112}, []int{96, 1, 3, 3}, 96, 2, 1},
+		{"effnet_dw_5x5_240", []int{1, 240, 28, 28}, []int{240, 1, 5, 5}, 240, 1, 2},
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range cases {

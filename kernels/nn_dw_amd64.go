@@ -29,3 +29,24 @@ var nnDwRow3s1 = func() func(dst, r0, r1, r2 []float32, w *[9]float32, bias floa
 		return n
 	}
 }()
+
+// axpyAVX2 adds a·src[i] to dst[i] for i < n, n a multiple of 8.
+// Implemented in nn_dw_amd64.s.
+//
+//go:noescape
+func axpyAVX2(dst, src *float32, n int, a float32)
+
+var nnHasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// nnAxpy adds a·src to dst (same length).
+func nnAxpy(dst, src []float32, a float32) {
+	src = src[:len(dst)]
+	i := 0
+	if nnHasAVX2 && len(dst) >= 8 {
+		i = len(dst) &^ 7
+		axpyAVX2(&dst[0], &src[0], i, a)
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += a * src[i]
+	}
+}

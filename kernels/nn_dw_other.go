@@ -4,3 +4,11 @@ package kernels
 
 // nnDwRow3s1 has no vector version on this architecture or build.
 var nnDwRow3s1 func(dst, r0, r1, r2 []float32, w *[9]float32, bias float32) int
+
+// nnAxpy adds a·src to dst (same length).
+func nnAxpy(dst, src []float32, a float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += a * v
+	}
+}
