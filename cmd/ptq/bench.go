@@ -95,7 +95,7 @@ func benchAction(c *cli.Context) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	_, err = fmt.Fprintf(w, "%s: median %.3f ms, min %.3f ms, mean %.3f ms over %d runs (%d warm-up), %d threads\n",
+	_, err = fmt.Fprintf(w, "%s: median %.3f ms, min %.3f ms, mean %.3f ms over %d runs (%d warm-up), threads=%d\n",
 		path, res.MedianMs, res.MinMs, res.MeanMs, iters, warmup, threads)
 	return err
 }
