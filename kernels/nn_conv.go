@@ -286,7 +286,7 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 			bmat, ldb = col, w
 		}
 		// bias and activation run in the GEMM's epilogue
-		nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, o.act)
+		nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, nil, o.act)
 	}
 	colLen := 0
 	if !pointwise {

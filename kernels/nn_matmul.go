@@ -80,6 +80,20 @@ func gemmRun[T nnFloat](o *gemmOp, ctx *Context, in []*tensor.Tensor) ([]*tensor
 	y := ctx.NewTensor(nnDType[T](), m, n)
 	yd := y.Data.([]T)
 	beta := T(o.beta)
+	lda, ldb := k, n
+	if o.transA {
+		lda = m
+	}
+	if o.transB {
+		ldb = k
+	}
+	// float32 with a row-vector C (the usual Linear bias) and beta 1: bias
+	// and activation go into the GEMM's epilogue
+	if y32, ok := any(yd).([]float32); ok && !o.ref && beta == 1 && len(in) > 2 && in[2] != nil &&
+		in[2].DType == tensor.Float && in[2].Len() == n && (in[2].Rank() == 1 || (in[2].Rank() == 2 && in[2].Shape[0] == 1)) {
+		nnSgemmFused(o.transA, o.transB, m, n, k, o.alpha, any(a).([]float32), lda, any(b).([]float32), ldb, 0, y32, n, nnThreads(ctx), nil, in[2].Float32(), o.act)
+		return []*tensor.Tensor{y}, nil
+	}
 	if len(in) > 2 && in[2] != nil && beta != 0 {
 		c, err := nnData[T](in[2], "Gemm C")
 		if err != nil {
@@ -90,13 +104,6 @@ func gemmRun[T nnFloat](o *gemmOp, ctx *Context, in []*tensor.Tensor) ([]*tensor
 		}
 	} else {
 		beta = 0
-	}
-	lda, ldb := k, n
-	if o.transA {
-		lda = m
-	}
-	if o.transB {
-		ldb = k
 	}
 	if o.ref {
 		nnGemmRef(o.transA, o.transB, m, n, k, T(o.alpha), a, lda, b, ldb, beta, yd, n)

@@ -31,20 +31,23 @@ func TestGemmFastMatchesReference(t *testing.T) {
 					if cs != nil {
 						in = append(in, nnRandTensor(r, cs...))
 					}
-					fast := &gemmOp{transA: tr[0], transB: tr[1], alpha: 0.75, beta: 1.5}
-					ref := *fast
-					ref.ref = true
-					ctx := &Context{Threads: 2}
-					got, err := fast.Run(ctx, in)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, err := ref.Run(ctx, in)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := nnCompare(got[0], want[0], 1e-4, 1e-4); err != nil {
-						t.Fatal(err)
+					// beta 1 with a row-vector C takes the fused-bias path
+					for _, beta := range []float32{1.5, 1} {
+						fast := &gemmOp{transA: tr[0], transB: tr[1], alpha: 0.75, beta: beta}
+						ref := *fast
+						ref.ref = true
+						ctx := &Context{Threads: 2}
+						got, err := fast.Run(ctx, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want, err := ref.Run(ctx, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if err := nnCompare(got[0], want[0], 1e-4, 1e-4); err != nil {
+							t.Fatalf("beta %v: %v", beta, err)
+						}
 					}
 				})
 			}
