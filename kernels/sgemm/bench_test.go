@@ -105,3 +105,21 @@ func BenchmarkMicroKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDirectA compares reading A in place with packing it, on the
+// fastest kernel.
+func BenchmarkDirectA(b *testing.B) {
+	packed := *best
+	packed.direct = nil
+	for _, s := range benchShapes {
+		for _, kr := range []*kernel{best, &packed} {
+			mode := "direct"
+			if kr.direct == nil {
+				mode = "packed"
+			}
+			b.Run(fmt.Sprintf("%s/%s", s.name, mode), func(b *testing.B) {
+				benchGemm(b, withKernel(kr), s.m, s.n, s.k, 1)
+			})
+		}
+	}
+}

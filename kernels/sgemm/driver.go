@@ -137,11 +137,12 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 	ar.a = grow(ar.a, mcMax*kcMax)
 	ar.b = grow(ar.b, kcMax*ncMax)
 	ar.tile = grow(ar.tile, kr.mr*kr.nr)
+	direct := !transA && kr.direct != nil
 	for jc := 0; jc < n; jc += blockN {
 		nc := min(blockN, n-jc)
 		for pc := 0; pc < k; pc += blockK {
 			kc := min(blockK, k-pc)
-			packB(ar.b, transB, b, ldb, pc, jc, kc, nc, kr)
+			packB(ar.b, transB, b, ldb, pc, jc, kc, nc, kr, alpha)
 			bet := beta
 			if pc > 0 {
 				bet = 1
@@ -149,19 +150,32 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 			last := pc+kc == k
 			for ic := 0; ic < m; ic += blockM {
 				mc := min(blockM, m-ic)
-				packA(ar.a, transA, a, lda, ic, pc, mc, kc, kr.mr, alpha)
+				// In place, A needs packing only for a partial last micro-panel.
+				full := 0
+				if direct {
+					full = mc / kr.mr * kr.mr
+				}
+				if full < mc {
+					packA(ar.a[full*kc:], transA, a, lda, ic+full, pc, mc-full, kc, kr.mr)
+				}
 				for jr := 0; jr < nc; {
 					kk := panelWidth(kr, jr, nc)
 					cols := min(kk.nr, nc-jr)
 					bp := ar.b[jr*kc : jr*kc+kk.nr*kc]
 					for ir := 0; ir < mc; ir += kr.mr {
 						rows := min(kr.mr, mc-ir)
-						ap := ar.a[ir*kc : ir*kc+kr.mr*kc]
 						ct := c[(ic+ir)*ldc+jc+jr:]
-						if rows == kk.mr && cols == kk.nr {
-							kk.fn(kc, ap, bp, ct, ldc, bet)
-						} else {
-							edgeTile(kk, kc, ap, bp, ct, ldc, bet, rows, cols, ar.tile)
+						switch {
+						case ir < full && cols == kk.nr:
+							kk.direct(kc, a[(ic+ir)*lda+pc:], lda, bp, ct, ldc, bet)
+						case ir < full:
+							kk.direct(kc, a[(ic+ir)*lda+pc:], lda, bp, ar.tile, kk.nr, 0)
+							mergeTile(ar.tile, kk.nr, ct, ldc, bet, rows, cols)
+						case rows == kk.mr && cols == kk.nr:
+							kk.fn(kc, ar.a[ir*kc:ir*kc+kr.mr*kc], bp, ct, ldc, bet)
+						default:
+							kk.fn(kc, ar.a[ir*kc:ir*kc+kr.mr*kc], bp, ar.tile, kk.nr, 0)
+							mergeTile(ar.tile, kk.nr, ct, ldc, bet, rows, cols)
 						}
 						if last && ep != nil {
 							ep.apply(ct, ldc, row0+ic+ir, col0+jc+jr, rows, cols)
@@ -174,13 +188,11 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 	}
 }
 
-// edgeTile runs the full kernel into a scratch tile and merges the rows×cols
-// part of it into C.
-func edgeTile(kk *kernel, kc int, ap, bp, c []float32, ldc int, beta float32, rows, cols int, tile []float32) {
-	tile = tile[:kk.mr*kk.nr]
-	kk.fn(kc, ap, bp, tile, kk.nr, 0)
+// mergeTile adds the rows×cols corner of a scratch tile (stride ldt) into
+// C: C = tile + beta*C, not reading C when beta is 0.
+func mergeTile(tile []float32, ldt int, c []float32, ldc int, beta float32, rows, cols int) {
 	for i := range rows {
-		t := tile[i*kk.nr : i*kk.nr+cols]
+		t := tile[i*ldt : i*ldt+cols]
 		ci := c[i*ldc : i*ldc+cols]
 		if beta == 0 {
 			copy(ci, t)

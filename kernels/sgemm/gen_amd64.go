@@ -27,6 +27,7 @@ type kern struct {
 	width  int    // floats per vector
 	reg    string // "Y" or "Z"
 	unroll int
+	direct bool // A read in place, row-major with stride lda, instead of packed
 }
 
 func main() {
@@ -38,6 +39,9 @@ func main() {
 		{name: "kernel6x16AVX2", mr: 6, vecs: 2, width: 8, reg: "Y", unroll: 4},
 		{name: "kernel6x8AVX2", mr: 6, vecs: 1, width: 8, reg: "Y", unroll: 4},
 	} {
+		gen(&w, k)
+		k.direct = true
+		k.name += "Direct"
 		gen(&w, k)
 	}
 	if err := os.WriteFile("sgemm_amd64.s", w.Bytes(), 0o644); err != nil {
@@ -54,14 +58,56 @@ func gen(w *bytes.Buffer, k kern) {
 	bReg := func(v int) string { return fmt.Sprintf("%s%d", k.reg, nacc+v) }
 	bc := func(i int) string { return fmt.Sprintf("%s%d", k.reg, nacc+k.vecs+i%2) }
 	betaReg := bc(0)
-	fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldc int, beta float32)\n", k.name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-44\n", k.name)
+	// Direct kernels take lda after a; every later argument moves by 8 bytes.
+	sh := 0
+	if k.direct {
+		sh = 8
+		fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)\n", k.name)
+	} else {
+		fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldc int, beta float32)\n", k.name)
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", k.name, 44+sh)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
-	p("MOVQ b+16(FP), BX")
-	p("MOVQ c+24(FP), DI")
-	p("MOVQ ldc+32(FP), DX")
+	p("MOVQ b+%d(FP), BX", 16+sh)
+	p("MOVQ c+%d(FP), DI", 24+sh)
+	p("MOVQ ldc+%d(FP), DX", 32+sh)
 	p("SHLQ $2, DX")
+	// Rows of A in place: groups of four rows share a base register and
+	// are reached as base, base+lda, base+2*lda, base+3*lda.
+	bases := []string{"AX", "R10", "R11"}[:(k.mr+3)/4]
+	if k.direct {
+		p("MOVQ lda+16(FP), R8")
+		p("SHLQ $2, R8")
+		p("LEAQ (R8)(R8*2), R9")
+		for g := 1; g < len(bases); g++ {
+			p("LEAQ (%s)(R8*4), %s", bases[g-1], bases[g])
+		}
+	}
+	aAddr := func(s, i int) string {
+		if !k.direct {
+			return fmt.Sprintf("%d(AX)", (s*k.mr+i)*4)
+		}
+		base := bases[i/4]
+		switch i % 4 {
+		case 1:
+			return fmt.Sprintf("%d(%s)(R8*1)", s*4, base)
+		case 2:
+			return fmt.Sprintf("%d(%s)(R8*2)", s*4, base)
+		case 3:
+			return fmt.Sprintf("%d(%s)(R9*1)", s*4, base)
+		}
+		return fmt.Sprintf("%d(%s)", s*4, base)
+	}
+	advanceA := func(steps int) {
+		if !k.direct {
+			p("ADDQ $%d, AX", steps*k.mr*4)
+			return
+		}
+		for _, b := range bases {
+			p("ADDQ $%d, %s", steps*4, b)
+		}
+	}
 	for i := 0; i < nacc; i++ {
 		r := fmt.Sprintf("%s%d", k.reg, i)
 		if k.reg == "Z" {
@@ -75,7 +121,7 @@ func gen(w *bytes.Buffer, k kern) {
 			p("VMOVUPS %d(BX), %s", (s*nr+v*k.width)*4, bReg(v))
 		}
 		for i := 0; i < k.mr; i++ {
-			p("VBROADCASTSS %d(AX), %s", (s*k.mr+i)*4, bc(i))
+			p("VBROADCASTSS %s, %s", aAddr(s, i), bc(i))
 			for v := 0; v < k.vecs; v++ {
 				p("VFMADD231PS %s, %s, %s", bReg(v), bc(i), acc(i, v))
 			}
@@ -87,7 +133,7 @@ func gen(w *bytes.Buffer, k kern) {
 	for s := 0; s < k.unroll; s++ {
 		step(s)
 	}
-	p("ADDQ $%d, AX", k.unroll*k.mr*4)
+	advanceA(k.unroll)
 	p("ADDQ $%d, BX", k.unroll*nr*4)
 	p("SUBQ $%d, CX", k.unroll)
 	p("JMP %s_unrolled", k.name)
@@ -95,13 +141,13 @@ func gen(w *bytes.Buffer, k kern) {
 	p("TESTQ CX, CX")
 	p("JE %s_store", k.name)
 	step(0)
-	p("ADDQ $%d, AX", k.mr*4)
+	advanceA(1)
 	p("ADDQ $%d, BX", nr*4)
 	p("DECQ CX")
 	p("JMP %s_tail", k.name)
 	fmt.Fprintf(w, "%s_store:\n", k.name)
 	// beta == 0 (either sign) is tested on the bits so that C is never read then.
-	p("MOVL beta+40(FP), R8")
+	p("MOVL beta+%d(FP), R8", 40+sh)
 	p("ANDL $0x7fffffff, R8")
 	p("JNE %s_beta", k.name)
 	for i := 0; i < k.mr; i++ {
@@ -115,7 +161,7 @@ func gen(w *bytes.Buffer, k kern) {
 	p("VZEROUPPER")
 	p("RET")
 	fmt.Fprintf(w, "%s_beta:\n", k.name)
-	p("VBROADCASTSS beta+40(FP), %s", betaReg)
+	p("VBROADCASTSS beta+%d(FP), %s", 40+sh, betaReg)
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.vecs; v++ {
 			p("VFMADD231PS %d(DI), %s, %s", v*vb, betaReg, acc(i, v))

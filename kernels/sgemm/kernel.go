@@ -6,6 +6,12 @@ package sgemm
 // only hands it full tiles; edge tiles go through a scratch tile.
 type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
 
+// directKernel is a microKernel that reads A in place: mr rows of a
+// row-major matrix with stride lda, kc columns each, instead of a packed
+// micro-panel. It saves packing A, which for weights times a thin B (late
+// convolution layers, n of 49 or 196) costs as much as the multiply.
+type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
+
 // kernel describes a micro-kernel and its register tile. half, when set,
 // is a kernel with the same mr and nr/2 columns for right-hand edge tiles
 // that fit in it, which saves computing a half-empty tile.
@@ -13,8 +19,9 @@ type kernel struct {
 	name string
 	mr   int
 	nr   int
-	fn   microKernel
-	half *kernel
+	fn     microKernel
+	direct directKernel // nil if the kernel has no in-place-A variant
+	half   *kernel
 }
 
 // genericKernel is the portable micro-kernel: a 4×8 tile kept in local

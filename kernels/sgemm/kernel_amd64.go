@@ -16,6 +16,18 @@ func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, beta float32)
 //go:noescape
 func kernel6x8AVX2(kc int, a, b, c *float32, ldc int, beta float32)
 
+//go:noescape
+func kernel12x32AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel12x16AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel6x16AVX2Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel6x8AVX2Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
+
 // asm adapts an assembly kernel to microKernel. The bounds checks here are
 // the only ones: the kernel itself reads exactly kc*mr, kc*nr and the tile.
 func asm(f func(kc int, a, b, c *float32, ldc int, beta float32), mr, nr int) microKernel {
@@ -30,11 +42,28 @@ func asm(f func(kc int, a, b, c *float32, ldc int, beta float32), mr, nr int) mi
 	}
 }
 
+// asmDirect adapts an in-place-A assembly kernel to directKernel.
+func asmDirect(f func(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32), mr, nr int) directKernel {
+	return func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
+		if kc == 0 {
+			panic("sgemm: micro-kernel called with kc=0")
+		}
+		_ = a[(mr-1)*lda+kc-1]
+		_ = b[kc*nr-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		f(kc, &a[0], lda, &b[0], &c[0], ldc, beta)
+	}
+}
+
 var (
-	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32, fn: asm(kernel12x32AVX512, 12, 32),
-		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16, fn: asm(kernel12x16AVX512, 12, 16)}}
-	avx2Kernel = &kernel{name: "avx2-6x16", mr: 6, nr: 16, fn: asm(kernel6x16AVX2, 6, 16),
-		half: &kernel{name: "avx2-6x8", mr: 6, nr: 8, fn: asm(kernel6x8AVX2, 6, 8)}}
+	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32,
+		fn: asm(kernel12x32AVX512, 12, 32), direct: asmDirect(kernel12x32AVX512Direct, 12, 32),
+		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16,
+			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16)}}
+	avx2Kernel = &kernel{name: "avx2-6x16", mr: 6, nr: 16,
+		fn: asm(kernel6x16AVX2, 6, 16), direct: asmDirect(kernel6x16AVX2Direct, 6, 16),
+		half: &kernel{name: "avx2-6x8", mr: 6, nr: 8,
+			fn: asm(kernel6x8AVX2, 6, 8), direct: asmDirect(kernel6x8AVX2Direct, 6, 8)}}
 )
 
 // kernels lists the micro-kernels this CPU can run, fastest first.

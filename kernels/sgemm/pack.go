@@ -1,10 +1,10 @@
 package sgemm
 
-// packA copies the mc×kc block of alpha*op(A) starting at row i0, column p0
+// packA copies the mc×kc block of op(A) starting at row i0, column p0
 // into micro-panels of mr rows: panel r holds, for each p, the mr values
 // op(A)[i0+r*mr+ii, p0+p] contiguously. Rows past mc are zero so that edge
 // tiles can run the full kernel.
-func packA(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int, alpha float32) {
+func packA(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int) {
 	for r := 0; r < mc; r += mr {
 		rows := min(mr, mc-r)
 		panel := dst[r*kc : r*kc+mr*kc]
@@ -12,23 +12,15 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, p0, mc, kc, mr int,
 			for p := range kc {
 				src := a[(p0+p)*lda+i0+r:]
 				d := panel[p*mr : p*mr+mr]
-				for ii := range rows {
-					d[ii] = alpha * src[ii]
-				}
+				copy(d[:rows], src)
 				clear(d[rows:])
 			}
 			continue
 		}
 		for ii := range rows {
 			src := a[(i0+r+ii)*lda+p0 : (i0+r+ii)*lda+p0+kc]
-			if alpha == 1 {
-				for p, v := range src {
-					panel[p*mr+ii] = v
-				}
-			} else {
-				for p, v := range src {
-					panel[p*mr+ii] = alpha * v
-				}
+			for p, v := range src {
+				panel[p*mr+ii] = v
 			}
 		}
 		for ii := rows; ii < mr; ii++ {
@@ -49,10 +41,10 @@ func panelWidth(kr *kernel, j, nc int) *kernel {
 	return kr
 }
 
-// packB copies the kc×nc block of op(B) at row p0, column j0 into
+// packB copies the kc×nc block of alpha*op(B) at row p0, column j0 into
 // micro-panels: the panel for columns j..j+w holds, for each p, w
 // contiguous values, and starts at offset j*kc. Columns past nc are zero.
-func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc int, kr *kernel) {
+func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc int, kr *kernel, alpha float32) {
 	for j := 0; j < nc; {
 		w := panelWidth(kr, j, nc).nr
 		cols := min(w, nc-j)
@@ -61,7 +53,7 @@ func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc int, kr 
 			for jj := range cols {
 				src := b[(j0+j+jj)*ldb+p0 : (j0+j+jj)*ldb+p0+kc]
 				for p, v := range src {
-					panel[p*w+jj] = v
+					panel[p*w+jj] = alpha * v
 				}
 			}
 			if cols < w {
@@ -73,7 +65,13 @@ func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc int, kr 
 			for p := range kc {
 				src := b[(p0+p)*ldb+j0+j : (p0+p)*ldb+j0+j+cols]
 				d := panel[p*w : p*w+w]
-				copy(d, src)
+				if alpha == 1 {
+					copy(d, src)
+				} else {
+					for j, v := range src {
+						d[j] = alpha * v
+					}
+				}
 				clear(d[cols:])
 			}
 		}
