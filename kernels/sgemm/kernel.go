@@ -16,9 +16,9 @@ type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, be
 // is a kernel with the same mr and nr/2 columns for right-hand edge tiles
 // that fit in it, which saves computing a half-empty tile.
 type kernel struct {
-	name string
-	mr   int
-	nr   int
+	name   string
+	mr     int
+	nr     int
 	fn     microKernel
 	direct directKernel // nil if the kernel has no in-place-A variant
 	half   *kernel
