@@ -246,12 +246,20 @@ func (g *Graph) ToProto() (*onnx.GraphProto, error) {
 	for _, v := range g.Outputs {
 		gp.Output = append(gp.Output, valueInfo(v, orig[v.Name]))
 	}
+	// value_info keeps its order; entries follow the values' current types,
+	// so a pass that changes or forgets a type (nil) is reflected.
 	seen := map[string]bool{}
 	for _, vi := range g.proto.GetValueInfo() {
-		if v := g.values[vi.GetName()]; v != nil && !seen[vi.GetName()] {
-			seen[vi.GetName()] = true
-			gp.ValueInfo = append(gp.ValueInfo, vi)
+		v := g.values[vi.GetName()]
+		if v == nil || v.Type == nil || seen[vi.GetName()] {
+			continue
 		}
+		seen[vi.GetName()] = true
+		if v.Type != vi.GetType() {
+			name := v.Name
+			vi = &onnx.ValueInfoProto{Name: &name, Type: v.Type, DocString: vi.DocString}
+		}
+		gp.ValueInfo = append(gp.ValueInfo, vi)
 	}
 	return gp, nil
 }

@@ -102,8 +102,10 @@ func ToQOperator(m *graph.Model) error {
 				if in[0].q == nil || !sameParams(in[0], q) {
 					continue
 				}
-				// The op moves integers as well as floats.
+				// The op moves integers as well as floats; its output is
+				// no longer the float the model declared.
 				n.SetInput(0, in[0].q)
+				out.Type = nil
 				graph.ReplaceUses(q.Outputs[0], out)
 				g.RemoveNode(q)
 				continue

@@ -136,3 +136,61 @@ func TestQuantizeFashionMNIST(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantizeModes runs every mode and format on a transformer encoder and
+// on torchvision's resnet18 and checks ONNX Runtime runs the result with a
+// reasonable output SQNR. The figures are logged for the README.
+func TestQuantizeModes(t *testing.T) {
+	oracle.Require(t, "ort")
+	oracle.Require(t, "torch")
+	enc := filepath.Join(oracle.TestModelsDir(), "transformer")
+	imgCalib, imgEval := oracle.ImageData(t)
+	models := []struct {
+		name, model, calib, eval string
+		samples                  string
+	}{
+		{"encoder", filepath.Join(enc, "encoder.onnx"), filepath.Join(enc, "calib.npy"), filepath.Join(enc, "eval.npy"), "256"},
+		{"resnet18", oracle.TorchvisionModel(t, "resnet18"), imgCalib, imgEval, "32"},
+	}
+	modes := []struct {
+		name string
+		args []string
+		min  float64 // dB
+	}{
+		{"static-qdq", nil, 20},
+		{"static-qoperator", []string{"--format", "qoperator"}, 20},
+		{"dynamic", []string{"--mode", "dynamic"}, 25},
+		{"weight-only-int8", []string{"--mode", "weight-only"}, 30},
+		{"weight-only-int4-block32", []string{"--mode", "weight-only", "--weight-type", "int4", "--block-size", "32"}, 10},
+	}
+	out := t.TempDir()
+	for _, md := range models {
+		x, err := oracle.ReadNPY(md.eval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x = firstRows(x, 16)
+		for _, mode := range modes {
+			t.Run(md.name+"/"+mode.name, func(t *testing.T) {
+				dst := filepath.Join(out, md.name+"."+mode.name+".onnx")
+				args := append([]string{"quantize", md.model, "--data", md.calib, "--samples", md.samples, "--batch", "16", "-o", dst, "--no-eval", "--quiet"}, mode.args...)
+				ptqRun(t, args...)
+				sqnr, _, _ := ortCompare(t, md.model, dst, x, nil)
+				t.Logf("%s %s: output SQNR %.2f dB in ONNX Runtime", md.name, mode.name, sqnr)
+				if sqnr < mode.min {
+					t.Errorf("SQNR %.2f dB, want at least %v", sqnr, mode.min)
+				}
+			})
+		}
+	}
+}
+
+// firstRows keeps the first n samples of a batch.
+func firstRows(x *tensor.Tensor, n int) *tensor.Tensor {
+	if x.Shape[0] <= n {
+		return x
+	}
+	per := x.Len() / x.Shape[0]
+	shape := append([]int{n}, x.Shape[1:]...)
+	return tensor.FromFloat32(x.Float32()[:n*per], shape...)
+}
