@@ -45,8 +45,8 @@ var qops = map[string]qop{
 		}
 		return append(append(triple(in[0]), triple(in[1])...), ys, yz)
 	}},
-	"Add": {op: "QLinearAdd", domain: msDomain, build: binary},
-	"Mul": {op: "QLinearMul", domain: msDomain, build: binary},
+	"Add":               {op: "QLinearAdd", domain: msDomain, build: binary},
+	"Mul":               {op: "QLinearMul", domain: msDomain, build: binary},
 	"GlobalAveragePool": {op: "QLinearGlobalAveragePool", domain: msDomain, build: unary},
 	"Sigmoid":           {op: "QLinearSigmoid", domain: msDomain, build: unary},
 	"LeakyRelu":         {op: "QLinearLeakyRelu", domain: msDomain, keepAttrs: true, build: unary},
