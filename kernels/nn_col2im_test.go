@@ -28,7 +28,7 @@ func TestCol2ImIsAdjointOfIm2col(t *testing.T) {
 		const c = 2
 		x := nnRandTensor(r, append([]int{1, c}, tc.img...)...)
 		col := make([]float32, c*g.kVol()*g.outVol())
-		nnIm2col(nil, x.Float32(), col, &g, c)
+		nnIm2colTile(x.Float32(), col, &g, c, 0, g.outVol())
 		cv := nnRandTensor(r, 1, c*g.kVol(), g.outVol())
 		var lhs float64
 		for i, v := range col {

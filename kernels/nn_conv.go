@@ -321,18 +321,10 @@ func nnConvTile(kk, outVol int) int {
 	return min(t, outVol)
 }
 
-// nnIm2col lays the receptive fields of x (cg channels) out as the columns
-// of col: row (c, k0, k1, k2), column (o0, o1, o2). Padding reads as zero.
-func nnIm2col(ctx *Context, x, col []float32, g *nnGeom, cg int) {
-	outVol := g.outVol()
-	rows := cg * g.kVol()
-	ctx.Parallel(rows, max(1, 4096/max(outVol, 1)), func(lo, hi int) {
-		nnIm2colRows(x, col, g, lo, hi, 0, outVol)
-	})
-}
-
 // nnIm2colTile fills col (cg·kVol rows × (p1-p0) columns) with the output
-// columns [p0, p1) of the im2col matrix.
+// columns [p0, p1) of the im2col matrix of x (cg channels): row (c, k0, k1,
+// k2) holds, for each output position, the input value that tap reads, zero
+// where it reads padding.
 func nnIm2colTile(x, col []float32, g *nnGeom, cg, p0, p1 int) {
 	nnIm2colRows(x, col, g, 0, cg*g.kVol(), p0, p1)
 }

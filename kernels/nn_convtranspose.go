@@ -268,7 +268,7 @@ func convTransposeRef[T nnFloat](x, w, y []T, g *nnGeom, nb, c, m, group int) {
 	}
 }
 
-// nnCol2im is the adjoint of nnIm2col: it adds every column entry back into
+// nnCol2im is the adjoint of nnIm2colTile over all columns: it adds every column entry back into
 // the image position it was read from (entries from padding are dropped).
 // Channels are independent, so they run in parallel.
 func nnCol2im[T nnFloat](ctx *Context, col, y []T, g *nnGeom, channels int) {
