@@ -43,6 +43,16 @@ func init() {
 	})
 	registerDomain(msDomain, "DynamicQuantizeMatMul", 1, func(*graph.Node, int) (Op, error) { return OpFunc(dynamicQuantizeMatMul), nil })
 	registerDomain(msDomain, "MatMulIntegerToFloat", 1, func(*graph.Node, int) (Op, error) { return OpFunc(matMulIntegerToFloat), nil })
+	registerDomain(msDomain, "QLinearWhere", 1, func(*graph.Node, int) (Op, error) { return OpFunc(qlinearWhere), nil })
+	registerDomain(msDomain, "QLinearSoftmax", 1, func(n *graph.Node, _ int) (Op, error) {
+		op := &qSoftmax{opset: int(n.AttrInt("opset", 13))}
+		def := int64(-1)
+		if op.opset < 13 {
+			def = 1
+		}
+		op.axis = int(n.AttrInt("axis", def))
+		return op, nil
+	})
 	registerDomain(msDomain, "QLinearConv", 1, func(n *graph.Node, opset int) (Op, error) {
 		if n.AttrInt("channels_last", 0) != 0 {
 			return nil, fmt.Errorf("QLinearConv with channels_last: %w", errChannelsLast)
@@ -606,4 +616,129 @@ func dynamicQuantizeMatMul(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor,
 		return nil, err
 	}
 	return []*tensor.Tensor{y}, nil
+}
+
+// qRequantTable maps every 8-bit value with parameters (s, z) to the
+// nearest value with parameters (sy, zy).
+func qRequantTable(s float32, z int32, sy float32, zy int32, lo, hi int32) *[256]int32 {
+	var t [256]int32
+	for q := lo; q <= hi; q++ {
+		t[q-lo] = qRound(float32(q-z)*s/sy, zy, lo, hi)
+	}
+	return &t
+}
+
+// qlinearWhere is QLinearWhere: condition, X, x_scale, x_zp, Y, y_scale,
+// y_zp, z_scale, z_zp; X and Y are requantized to Z's parameters.
+func qlinearWhere(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	cond, x, y := optIn(in, 0), optIn(in, 1), optIn(in, 4)
+	if cond == nil || cond.DType != tensor.Bool {
+		return nil, fmt.Errorf("condition: want a bool tensor")
+	}
+	xv, err := qInts(x, "X")
+	if err != nil {
+		return nil, err
+	}
+	yv, err := qInts(y, "Y")
+	if err != nil {
+		return nil, err
+	}
+	if x.DType != y.DType {
+		return nil, fmt.Errorf("X is %v but Y is %v", x.DType, y.DType)
+	}
+	lo, hi, _ := qRange(x.DType)
+	if hi > 255 {
+		return nil, fmt.Errorf("X: want an 8-bit type, got %v", x.DType)
+	}
+	sx, zx, err := qParams(optIn(in, 2), optIn(in, 3), "x")
+	if err != nil {
+		return nil, err
+	}
+	sy, zy, err := qParams(optIn(in, 5), optIn(in, 6), "y")
+	if err != nil {
+		return nil, err
+	}
+	sz, zz, err := qParams(optIn(in, 7), optIn(in, 8), "z")
+	if err != nil {
+		return nil, err
+	}
+	out, err := bcastShape(cond.Shape, x.Shape, y.Shape)
+	if err != nil {
+		return nil, err
+	}
+	tx, ty := qRequantTable(sx, zx, sz, zz, lo, hi), qRequantTable(sy, zy, sz, zz, lo, hi)
+	ic, ix, iy := bcastIndex(cond.Shape, out), bcastIndex(x.Shape, out), bcastIndex(y.Shape, out)
+	c := cond.Data.([]bool)
+	d := make([]int32, tensor.NumElements(out))
+	for i := range d {
+		if c[ic[i]] {
+			d[i] = tx[xv[ix[i]]-lo]
+		} else {
+			d[i] = ty[yv[iy[i]]-lo]
+		}
+	}
+	return []*tensor.Tensor{qFromInts(ctx, x.DType, out, d)}, nil
+}
+
+// qSoftmax is QLinearSoftmax: dequantize, softmax in float, quantize. The
+// exponentials come from a table over the 256 possible distances to the
+// row maximum, so they are exact functions of the input like ONNX
+// Runtime's; ONNX Runtime's fixed-point normalisation can still differ by
+// one unit in the last place.
+type qSoftmax struct {
+	axis, opset int
+}
+
+func (op *qSoftmax) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := optIn(in, 0)
+	xv, err := qInts(x, "X")
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, _ := qRange(x.DType)
+	if hi > 255 {
+		return nil, fmt.Errorf("X: want an 8-bit type, got %v", x.DType)
+	}
+	sx, _, err := qParams(optIn(in, 1), optIn(in, 2), "x")
+	if err != nil {
+		return nil, err
+	}
+	sy, zy, err := qParams(optIn(in, 3), optIn(in, 4), "y")
+	if err != nil {
+		return nil, err
+	}
+	ax, err := nnNormAxis(op.axis, x.Rank())
+	if err != nil {
+		return nil, err
+	}
+	// Rows of length n, elements stride apart.
+	var outer, n, inner int
+	if op.opset < 13 {
+		outer, n, inner = tensor.NumElements(x.Shape[:ax]), tensor.NumElements(x.Shape[ax:]), 1
+	} else {
+		outer, n, inner = tensor.NumElements(x.Shape[:ax]), x.Shape[ax], tensor.NumElements(x.Shape[ax+1:])
+	}
+	var table [256]float64
+	for i := range table {
+		table[i] = math.Exp(-float64(i) * float64(sx))
+	}
+	d := make([]int32, len(xv))
+	for o := range outer {
+		for k := range inner {
+			base := o*n*inner + k
+			m := lo
+			for j := range n {
+				m = max(m, xv[base+j*inner])
+			}
+			sum := 0.0
+			for j := range n {
+				sum += table[m-xv[base+j*inner]]
+			}
+			for j := range n {
+				p := table[m-xv[base+j*inner]] / sum
+				d[base+j*inner] = qRound(float32(p/float64(sy)), zy, lo, hi)
+			}
+		}
+	}
+	return []*tensor.Tensor{qFromInts(ctx, x.DType, x.Shape, d)}, nil
 }

@@ -390,6 +390,16 @@ func TestContribOpsMatchORT(t *testing.T) {
 		pool("avgpool_i8_nhwc", "QLinearAveragePool", r.i8(1, 5, 5, 3), qtScalarI8(0), qtScalarI8(0),
 			qtInts("kernel_shape", 2, 2), qtInt("channels_last", 1)),
 		{
+			name: "where_u8_broadcast", op: "QLinearWhere", domain: msDomain, opset: 17,
+			inputs:  []string{"c", "x", "sx", "zx", "y", "sy", "zy", "sz", "zz"},
+			feeds:   map[string]*tensor.Tensor{"c": qtBools(r, 3, 1), "x": r.u8(3, 4), "y": r.u8(4)},
+			consts:  map[string]*tensor.Tensor{"sx": qtScalarF(0.02), "zx": qtScalarU8(100), "sy": qtScalarF(0.05), "zy": qtScalarU8(130), "sz": qtScalarF(0.04), "zz": qtScalarU8(128)},
+			outputs: []string{"z"}, outTypes: []tensor.DType{tensor.Uint8},
+		},
+		qtSoftmax("softmax_u8", r.u8(3, 10), qtScalarU8(0), 13, -1),
+		qtSoftmax("softmax_i8_axis1", r.i8(2, 5, 3), qtScalarI8(-128), 13, 1),
+		qtSoftmax("softmax_u8_opset12", r.u8(2, 3, 4), qtScalarU8(0), 12, 1),
+		{
 			name: "concat_u8", op: "QLinearConcat", domain: msDomain, opset: 17, attrs: []*onnx.AttributeProto{qtInt("axis", 1)},
 			inputs:  []string{"sy", "zy", "a", "sa", "za", "b", "sb", "zb", "c", "sy", "zy"},
 			feeds:   map[string]*tensor.Tensor{"a": r.u8(2, 3, 2), "b": r.u8(2, 1, 2), "c": r.u8(2, 2, 2)},
@@ -558,4 +568,26 @@ func TestIntegerOpsMatchORT(t *testing.T) {
 		},
 	}
 	qtCheck(t, cases)
+}
+
+func qtBools(r *qtRand, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.Bool, shape...)
+	for i := range t.Data.([]bool) {
+		t.Data.([]bool)[i] = r.r.IntN(2) == 1
+	}
+	return t
+}
+
+// qtSoftmax is a QLinearSoftmax case with the output parameters ONNX
+// Runtime's quantizer uses (scale 1/256, zero point 0 or -128).
+func qtSoftmax(name string, x, zy *tensor.Tensor, opset, axis int64) qtCase {
+	zx := tensor.New(x.DType)
+	return qtCase{
+		name: name, op: "QLinearSoftmax", domain: msDomain, opset: 17,
+		attrs:   []*onnx.AttributeProto{qtInt("opset", opset), qtInt("axis", axis)},
+		inputs:  []string{"X", "sx", "zx", "sy", "zy"},
+		feeds:   map[string]*tensor.Tensor{"X": x},
+		consts:  map[string]*tensor.Tensor{"sx": qtScalarF(0.05), "zx": zx, "sy": qtScalarF(1.0 / 256), "zy": zy},
+		outputs: []string{"Y"}, outTypes: []tensor.DType{x.DType},
+	}
 }
