@@ -565,6 +565,13 @@ func (e *Engine) runPlan(p *enginePlan, parent *engineFrame, byName map[string]*
 		for i, t := range args {
 			if t != nil {
 				f.vals[p.inputs[i]] = t
+				// A subgraph's inputs (a Loop's iteration variables) are
+				// produced by no node, yet calibration must see them.
+				if hook != nil {
+					if err := hook(p.inputs[i], nil, t); err != nil {
+						return nil, fmt.Errorf("hook on %q: %w", p.inputs[i], err)
+					}
+				}
 			}
 		}
 	}
