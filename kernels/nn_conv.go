@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -110,7 +111,7 @@ func convShapes(win *nnWindow, group int, x, w, b *tensor.Tensor) (nnGeom, int, 
 		return geo, 0, 0, 0, fmt.Errorf("Conv: X %v, W %v do not match group %d", x.Shape, w.Shape, group)
 	}
 	k := w.Shape[2:]
-	if win.kernel != nil && fmt.Sprint(win.kernel) != fmt.Sprint(k) {
+	if win.kernel != nil && !slices.Equal(win.kernel, k) {
 		return geo, 0, 0, 0, fmt.Errorf("Conv: kernel_shape %v differs from W %v", win.kernel, w.Shape)
 	}
 	if b != nil && b.Len() != m {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -66,7 +67,7 @@ func (o *convTransposeOp) geometry(x, w, b *tensor.Tensor) (nnGeom, int, int, in
 		return g, 0, 0, 0, fmt.Errorf("ConvTranspose: B %v, want %d values", b.Shape, m)
 	}
 	k := w.Shape[2:]
-	if o.win.kernel != nil && fmt.Sprint(o.win.kernel) != fmt.Sprint(k) {
+	if o.win.kernel != nil && !slices.Equal(o.win.kernel, k) {
 		return g, 0, 0, 0, fmt.Errorf("ConvTranspose: kernel_shape %v differs from W %v", o.win.kernel, w.Shape)
 	}
 	check := func(v []int, n int, name string) error {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -332,7 +333,7 @@ func concatInts(parts ...[]int) []int {
 // einsumPermute reorders t (dims labelled from) into the label order to.
 func einsumPermute[T nnFloat](t *tensor.Tensor, from, to []int, size []int) []T {
 	src := t.Data.([]T)
-	if fmt.Sprint(from) == fmt.Sprint(to) {
+	if slices.Equal(from, to) {
 		return src
 	}
 	stride := map[int]int{}

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"math"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -36,7 +37,7 @@ func (o *maxUnpoolOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	if err := nnCheckFloat(x, "MaxUnpool X"); err != nil {
 		return nil, err
 	}
-	if x.Rank() < 3 || fmt.Sprint(ind.Shape) != fmt.Sprint(x.Shape) {
+	if x.Rank() < 3 || !slices.Equal(ind.Shape, x.Shape) {
 		return nil, fmt.Errorf("MaxUnpool: X %v and I %v must have the same shape of rank >= 3", x.Shape, ind.Shape)
 	}
 	idx, err := nnInts(ind)
@@ -75,8 +76,9 @@ func (o *maxUnpoolOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 		}
 	}
 	// map a flat index of the inferred shape into the output shape
+	same := slices.Equal(shape, def)
 	remap := func(k int) int {
-		if fmt.Sprint(shape) == fmt.Sprint(def) {
+		if same {
 			return k
 		}
 		out, mul := 0, 1
