@@ -2,8 +2,8 @@ package kernels
 
 import (
 	"fmt"
-	"slices"
 	"math"
+	"slices"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/tensor"
