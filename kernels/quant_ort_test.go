@@ -489,6 +489,9 @@ func TestQuantizeLinearNewFormsMatchORT(t *testing.T) {
 		rt(qd("uint4_21", 21, nil, qtScalarF(0.5), u4, tensor.Uint4)),
 		rt(qd("float8_saturate_19", 19, nil, qtScalarF(0.01), f8, tensor.Float8E4M3FN)),
 		rt(qd("float8_no_saturate_19", 19, []*onnx.AttributeProto{qtInt("saturate", 0)}, qtScalarF(0.01), f8, tensor.Float8E4M3FN)),
+		rt(qd("float8e5m2_19", 19, nil, qtScalarF(0.001), tensor.New(tensor.Float8E5M2), tensor.Float8E5M2)),
+		rt(qd("float8e4m3fnuz_19", 19, nil, qtScalarF(0.01), tensor.New(tensor.Float8E4M3FNUZ), tensor.Float8E4M3FNUZ)),
+		rt(qd("float8e5m2fnuz_no_saturate_19", 19, []*onnx.AttributeProto{qtInt("saturate", 0)}, qtScalarF(0.0001), tensor.New(tensor.Float8E5M2FNUZ), tensor.Float8E5M2FNUZ)),
 		qd("output_dtype_int8_21", 21, []*onnx.AttributeProto{qtInt("output_dtype", int64(tensor.Int8))}, qtScalarF(0.05), nil, tensor.Int8),
 	}
 	// DequantizeLinear of the same forms.
