@@ -26,7 +26,9 @@ func ptqRun(t *testing.T, args ...string) string {
 	return out.String() + errb.String()
 }
 
-func firstInput(t *testing.T, path string) string {
+// modelInput returns the name of a model's first input and its batch
+// dimension (0 when symbolic).
+func modelInput(t *testing.T, path string) (string, int) {
 	t.Helper()
 	mp, err := onnxio.Load(path)
 	if err != nil {
@@ -36,30 +38,59 @@ func firstInput(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Graph.Inputs[0].Name
+	in := m.Graph.Inputs[0]
+	batch := 0
+	if dims := in.Type.GetTensorType().GetShape().GetDim(); len(dims) > 0 {
+		batch = int(dims[0].GetDimValue())
+	}
+	return in.Name, batch
 }
 
-// ortCompare runs both models in ONNX Runtime on one batch and returns the
-// SQNR of the quantized model's first output and both top-1 accuracies.
-func ortCompare(t *testing.T, floatPath, quantPath string, x *tensor.Tensor, labels []int64) (sqnr, floatTop1, quantTop1 float64) {
+// ortOutputs runs a model in ONNX Runtime on the samples of x (first axis),
+// in one batch when the model's batch dimension is symbolic and in batches
+// of its fixed size otherwise, and returns the first output (by name) with
+// the samples stacked.
+func ortOutputs(t *testing.T, path string, x *tensor.Tensor) *tensor.Tensor {
 	t.Helper()
-	in := map[string]*tensor.Tensor{firstInput(t, floatPath): x}
-	ref, err := oracle.ORT(floatPath, in, oracle.ORTOptions{OptLevel: "all"})
-	if err != nil {
-		t.Fatal(err)
+	name, batch := modelInput(t, path)
+	if batch == 0 {
+		batch = x.Shape[0]
 	}
-	got, err := oracle.ORT(quantPath, in, oracle.ORTOptions{OptLevel: "all"})
-	if err != nil {
-		t.Fatalf("ONNX Runtime on %s: %v", quantPath, err)
+	per := x.Len() / x.Shape[0]
+	var samples []map[string]*tensor.Tensor
+	for i := 0; i+batch <= x.Shape[0]; i += batch {
+		shape := append([]int{batch}, x.Shape[1:]...)
+		samples = append(samples, map[string]*tensor.Tensor{name: tensor.FromFloat32(x.Float32()[i*per:(i+batch)*per], shape...)})
 	}
-	var name string
-	for k := range ref {
-		if name == "" || k < name {
-			name = k
+	outs, err := oracle.ORTBatch(path, samples, oracle.ORTOptions{OptLevel: "all"})
+	if err != nil {
+		t.Fatalf("ONNX Runtime on %s: %v", path, err)
+	}
+	var first string
+	for k := range outs[0] {
+		if first == "" || k < first {
+			first = k
 		}
 	}
-	a, b := ref[name], got[name]
-	st := &compare.Stats{Name: name}
+	var data []float32
+	var shape []int
+	for _, o := range outs {
+		data = append(data, o[first].Float32()...)
+		shape = o[first].Shape
+	}
+	if len(shape) > 0 {
+		shape = append([]int{len(data) / max(1, tensor.NumElements(shape[1:]))}, shape[1:]...)
+	}
+	return tensor.FromFloat32(data, shape...)
+}
+
+// ortCompare runs both models in ONNX Runtime and returns the SQNR of the
+// quantized model's first output and both top-1 accuracies.
+func ortCompare(t *testing.T, floatPath, quantPath string, x *tensor.Tensor, labels []int64) (sqnr, floatTop1, quantTop1 float64) {
+	t.Helper()
+	a := ortOutputs(t, floatPath, x)
+	b := ortOutputs(t, quantPath, x)
+	st := &compare.Stats{Name: "output"}
 	if err := st.Add(a, b); err != nil {
 		t.Fatal(err)
 	}
@@ -193,4 +224,41 @@ func firstRows(x *tensor.Tensor, n int) *tensor.Tensor {
 	per := x.Len() / x.Shape[0]
 	shape := append([]int{n}, x.Shape[1:]...)
 	return tensor.FromFloat32(x.Float32()[:n*per], shape...)
+}
+
+// TestQuantizeEdgeModels quantizes the awkward models of testmodels/edge
+// (weights in If/Loop bodies and in Constant nodes, shared initializers,
+// graph outputs also read inside the graph, names with odd characters) in
+// static and weight-only mode: the results must pass the ONNX checker and
+// run in ONNX Runtime close to the float model.
+func TestQuantizeEdgeModels(t *testing.T) {
+	oracle.Require(t, "ort")
+	oracle.Require(t, "python-onnx")
+	dir := filepath.Join(oracle.TestModelsDir(), "edge")
+	out := t.TempDir()
+	for _, name := range []string{"constant_weights", "if_weights", "loop_weights", "odd_names", "shared_init"} {
+		for _, mode := range []string{"static", "weight-only", "dynamic"} {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				src := filepath.Join(dir, name+".onnx")
+				calib := filepath.Join(dir, name+".calib.npy")
+				dst := filepath.Join(out, name+"."+mode+".onnx")
+				log := ptqRun(t, "quantize", src, "--data", calib, "--mode", mode, "-o", dst, "--no-eval", "--quiet")
+				if strings.Contains(log, "nodes quantized: 0 ") {
+					t.Errorf("nothing quantized:\n%s", log)
+				}
+				if err := oracle.CheckModel(dst, true); err != nil {
+					t.Errorf("onnx checker: %v", err)
+				}
+				x, err := oracle.ReadNPY(calib)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sqnr, _, _ := ortCompare(t, src, dst, x, nil)
+				t.Logf("%s %s: SQNR %.2f dB in ONNX Runtime", name, mode, sqnr)
+				if sqnr < 25 {
+					t.Errorf("SQNR %.2f dB, want at least 25", sqnr)
+				}
+			})
+		}
+	}
 }
