@@ -262,3 +262,69 @@ func TestQuantizeEdgeModels(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizePPOCR quantizes the three PP-OCR models (opset 9 and 11, from
+// Paddle) calibrated on rendered text, runs them in ONNX Runtime, and checks
+// that the recogniser's greedy CTC decoding agrees with the float model on
+// at least 95% of held-out lines.
+func TestQuantizePPOCR(t *testing.T) {
+	oracle.Require(t, "ort")
+	oracle.Require(t, "ppocr")
+	data := oracle.PPOCRData(t)
+	out := t.TempDir()
+	quantize := func(name string, samples string) (string, string) {
+		src := oracle.PPOCRModel(name)
+		dst := filepath.Join(out, name+".int8.onnx")
+		ptqRun(t, "quantize", src, "--data", filepath.Join(data, name+"_calib.npy"), "--samples", samples, "--batch", "8", "-o", dst, "--no-eval", "--quiet")
+		return src, dst
+	}
+	t.Run("rec", func(t *testing.T) {
+		src, dst := quantize("rec", "64")
+		x, err := oracle.ReadNPY(filepath.Join(data, "rec_eval.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := ortOutputs(t, src, x), ortOutputs(t, dst, x)
+		fa, err := oracle.PPOCRDecode(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := oracle.PPOCRDecode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same := 0
+		for i := range fa {
+			if fa[i] == fb[i] {
+				same++
+			}
+		}
+		st := &compare.Stats{Name: "rec"}
+		if err := st.Add(a, b); err != nil {
+			t.Fatal(err)
+		}
+		agree := float64(same) / float64(len(fa))
+		t.Logf("rec: %d/%d lines decode the same (%.1f%%), output SQNR %.2f dB", same, len(fa), 100*agree, st.SQNR())
+		if agree < 0.95 {
+			t.Errorf("only %.1f%% of lines decode as the float model does, want 95%%", 100*agree)
+		}
+	})
+	for _, name := range []string{"det", "cls"} {
+		t.Run(name, func(t *testing.T) {
+			samples := "16"
+			if name == "cls" {
+				samples = "64"
+			}
+			src, dst := quantize(name, samples)
+			x, err := oracle.ReadNPY(filepath.Join(data, name+"_eval.npy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sqnr, _, _ := ortCompare(t, src, dst, firstRows(x, 8), nil)
+			t.Logf("%s: output SQNR %.2f dB in ONNX Runtime", name, sqnr)
+			if sqnr < 15 {
+				t.Errorf("SQNR %.2f dB, want at least 15", sqnr)
+			}
+		})
+	}
+}
