@@ -255,7 +255,7 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 	cg, mg := c/group, m/group
 	if cg == 1 && group > 1 {
 		if geo.nd == 2 {
-			convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m)
+			o.convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m)
 		} else {
 			convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m)
 		}
@@ -451,18 +451,25 @@ func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) 
 // convDepthwise2D is the 2-D depthwise path: each channel's plane is copied
 // once into a zero-padded scratch plane so the loops need no bounds tests,
 // with unrolled kernels for the 3x3 shapes of mobile networks.
-func convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) {
+func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) {
 	mult := m / c
 	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw, dh, dw := g.k[1], g.k[2], g.s[1], g.s[2], g.d[1], g.d[2]
 	ph := max((outH-1)*sh+(kh-1)*dh+1, g.pb[1]+inH)
 	pw := max((outW-1)*sw+(kw-1)*dw+1, g.pb[2]+inW)
 	ctx.Parallel(nb*m, 1, func(lo, hi int) {
-		pad := make([]float32, ph*pw)
 		hw := (pw + 1) / 2
+		need := ph * pw
+		if sw == 2 {
+			need += 2 * ph * hw
+		}
+		buf := o.getScratch(need)
+		defer o.scratch.Put(buf)
+		pad := (*buf)[:ph*pw]
+		clear(pad) // the border stays zero: only the interior is rewritten
 		var even, odd []float32
 		if sw == 2 {
-			even, odd = make([]float32, ph*hw), make([]float32, ph*hw)
+			even, odd = (*buf)[ph*pw:ph*pw+ph*hw], (*buf)[ph*pw+ph*hw:need]
 		}
 		split := false // even/odd hold the current plane
 		lastIC := -1
@@ -470,8 +477,6 @@ func convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int
 			n, oc := j/m, j%m
 			ic := n*c + oc/mult
 			if ic != lastIC {
-				// only the interior is written, so the zero border made
-				// by make stays valid for every channel
 				xc := x[ic*inH*inW : (ic+1)*inH*inW]
 				for r := range inH {
 					copy(pad[(r+g.pb[1])*pw+g.pb[2]:], xc[r*inW:(r+1)*inW])
