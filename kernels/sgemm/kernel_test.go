@@ -19,43 +19,60 @@ func TestMicroKernels(t *testing.T) {
 		}
 	}
 	for _, kr := range all {
-		for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 256} {
-			for _, beta := range []float32{0, 1, -0.5} {
-				ldc := kr.nr + 3
-				a := randSlice(r, kc*kr.mr)
-				b := randSlice(r, kc*kr.nr)
-				c := randSlice(r, kr.mr*ldc)
-				if beta == 0 {
-					for i := range c {
-						c[i] = float32(math.NaN())
-					}
-				}
-				want := append([]float32(nil), c...)
-				for i := range kr.mr {
-					for j := range kr.nr {
-						var s float64
-						for p := range kc {
-							s += float64(a[p*kr.mr+i]) * float64(b[p*kr.nr+j])
+		for _, direct := range []bool{false, true} {
+			if direct && kr.direct == nil {
+				continue
+			}
+			for _, kc := range []int{1, 2, 3, 4, 5, 7, 8, 9, 256} {
+				for _, beta := range []float32{0, 1, -0.5} {
+					ldc := kr.nr + 3
+					a := randSlice(r, kc*kr.mr)
+					b := randSlice(r, kc*kr.nr)
+					c := randSlice(r, kr.mr*ldc)
+					if beta == 0 {
+						for i := range c {
+							c[i] = float32(math.NaN())
 						}
-						v := float32(s)
-						if beta != 0 {
-							v += beta * want[i*ldc+j]
-						}
-						want[i*ldc+j] = v
 					}
-				}
-				kr.fn(kc, a, b, c, ldc, beta)
-				for i := range kr.mr {
-					for j := range ldc {
-						w, g := want[i*ldc+j], c[i*ldc+j]
-						if j >= kr.nr {
-							if math.Float32bits(w) != math.Float32bits(g) {
-								t.Fatalf("%s kc=%d: wrote outside the tile at [%d,%d]", kr.name, kc, i, j)
+					want := append([]float32(nil), c...)
+					for i := range kr.mr {
+						for j := range kr.nr {
+							var s float64
+							for p := range kc {
+								s += float64(a[p*kr.mr+i]) * float64(b[p*kr.nr+j])
 							}
-							continue
+							v := float32(s)
+							if beta != 0 {
+								v += beta * want[i*ldc+j]
+							}
+							want[i*ldc+j] = v
 						}
-						if !(math.Abs(float64(w-g)) <= 1e-5*float64(kc)) {
-							t.Fatalf("%s kc=%d beta=%g: C[%d,%d] = %v, want %v", kr.name, kc, beta, i, j, g, w)
+					}
+					if direct {
+						// Same panel, laid out as a row-major mr×kc matrix with stride lda.
+						lda := kc + 5
+						am := make([]float32, kr.mr*lda)
+						for i := range kr.mr {
+							for p := range kc {
+								am[i*lda+p] = a[p*kr.mr+i]
+							}
+						}
+						kr.direct(kc, am, lda, b, c, ldc, beta)
+					} else {
+						kr.fn(kc, a, b, c, ldc, beta)
+					}
+					for i := range kr.mr {
+						for j := range ldc {
+							w, g := want[i*ldc+j], c[i*ldc+j]
+							if j >= kr.nr {
+								if math.Float32bits(w) != math.Float32bits(g) {
+									t.Fatalf("%s kc=%d: wrote outside the tile at [%d,%d]", kr.name, kc, i, j)
+								}
+								continue
+							}
+							if !(math.Abs(float64(w-g)) <= 1e-5*float64(kc)) {
+								t.Fatalf("%s direct=%v kc=%d beta=%g: C[%d,%d] = %v, want %v", kr.name, direct, kc, beta, i, j, g, w)
+							}
 						}
 					}
 				}
@@ -148,4 +165,14 @@ func TestSteadyStateAllocs(t *testing.T) {
 	if allocs > 0.5 {
 		t.Fatalf("%v allocations per single-threaded call, want none", allocs)
 	}
+	allocs = testing.AllocsPerRun(50, func() {
+		Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n, 2)
+	})
+	// Starting a worker costs the runtime a couple of small objects (the
+	// go statement's argument frame); packing buffers, hundreds of KiB, must
+	// still come from the pool. More than 3 per call means they do not.
+	if allocs > 3 {
+		t.Fatalf("%v allocations per two-thread call", allocs)
+	}
+	t.Logf("two threads: %v allocations per call", allocs)
 }
