@@ -510,21 +510,30 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 							w6*r2[ow] + w7*r2[ow+1] + w8*r2[ow+2]
 					}
 				}
+			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 2 && nnDwRow3s2 != nil:
+				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
+				wv := [9]float32(wc[:9])
+				for oh := range outH {
+					dst := yo[oh*outW : (oh+1)*outW]
+					var e, od [3][]float32
+					for k := range 3 {
+						r := oh*sh + k
+						e[k], od[k] = even[r*hw:(r+1)*hw], odd[r*hw:(r+1)*hw]
+					}
+					start := nnDwRow3s2(dst, e, od, &wv, bias)
+					for ow := start; ow < outW; ow++ {
+						v := bias
+						for k := range 3 {
+							v += wv[3*k]*e[k][ow] + wv[3*k+1]*od[k][ow] + wv[3*k+2]*e[k][ow+1]
+						}
+						dst[ow] = v
+					}
+				}
 			default:
-				if sw == 2 && !split {
+				if sw == 2 {
 					// de-interleave the padded rows once per channel so
 					// stride-2 taps become contiguous (vector) runs
-					for r := range ph {
-						row := pad[r*pw : (r+1)*pw]
-						ev, od := even[r*hw:(r+1)*hw], odd[r*hw:(r+1)*hw]
-						for q := range hw {
-							ev[q] = row[2*q]
-							if 2*q+1 < pw {
-								od[q] = row[2*q+1]
-							}
-						}
-					}
-					split = true
+					split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
 				}
 				for oh := range outH {
 					dst := yo[oh*outW : (oh+1)*outW]
@@ -555,4 +564,23 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 			}
 		}
 	})
+}
+
+// nnSplitEvenOdd de-interleaves the padded plane's rows into even and odd
+// columns unless done is already true; it returns true.
+func nnSplitEvenOdd(pad, even, odd []float32, ph, pw, hw int, done bool) bool {
+	if done {
+		return true
+	}
+	for r := range ph {
+		row := pad[r*pw : (r+1)*pw]
+		ev, od := even[r*hw:(r+1)*hw], odd[r*hw:(r+1)*hw]
+		for q := range hw {
+			ev[q] = row[2*q]
+			if 2*q+1 < pw {
+				od[q] = row[2*q+1]
+			}
+		}
+	}
+	return true
 }

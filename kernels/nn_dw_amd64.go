@@ -50,3 +50,30 @@ func nnAxpy(dst, src []float32, a float32) {
 		dst[i] += a * src[i]
 	}
 }
+
+// dwRow3s2AVX2 computes n outputs (a multiple of 8) of one row of a 3x3,
+// stride-2 depthwise convolution from even/odd de-interleaved input rows.
+// Implemented in nn_dw_amd64.s.
+//
+//go:noescape
+func dwRow3s2AVX2(dst, e0, o0, e1, o1, e2, o2 *float32, n int, w *float32, bias float32)
+
+// nnDwRow3s2 is the vector stride-2 row kernel when the CPU has it, else
+// nil. It returns how many leading outputs it computed (a multiple of 8).
+var nnDwRow3s2 = func() func(dst []float32, e, o [3][]float32, w *[9]float32, bias float32) int {
+	if !nnHasAVX2 {
+		return nil
+	}
+	return func(dst []float32, e, o [3][]float32, w *[9]float32, bias float32) int {
+		n := len(dst) &^ 7
+		if n == 0 {
+			return 0
+		}
+		for r := range 3 {
+			_ = e[r][n]
+			_ = o[r][n-1]
+		}
+		dwRow3s2AVX2(&dst[0], &e[0][0], &o[0][0], &e[1][0], &o[1][0], &e[2][0], &o[2][0], n, &w[0], bias)
+		return n
+	}
+}()

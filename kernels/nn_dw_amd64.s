@@ -97,3 +97,57 @@ loop8:
 done:
 	VZEROUPPER
 	RET
+
+// func dwRow3s2AVX2(dst, e0, o0, e1, o1, e2, o2 *float32, n int, w *float32, bias float32)
+// One row of a 3x3 stride-2 depthwise convolution from de-interleaved input
+// rows (e: even columns, o: odd columns): dst[i] = bias + Σ_r w[3r]·e_r[i] +
+// w[3r+1]·o_r[i] + w[3r+2]·e_r[i+1], n a multiple of 8.
+TEXT ·dwRow3s2AVX2(SB), NOSPLIT, $0-76
+	MOVQ dst+0(FP), DI
+	MOVQ e0+8(FP), SI
+	MOVQ o0+16(FP), R8
+	MOVQ e1+24(FP), R9
+	MOVQ o1+32(FP), R10
+	MOVQ e2+40(FP), R11
+	MOVQ o2+48(FP), R12
+	MOVQ n+56(FP), CX
+	MOVQ w+64(FP), AX
+	VBROADCASTSS bias+72(FP), Y15
+	VBROADCASTSS 0(AX), Y0
+	VBROADCASTSS 4(AX), Y1
+	VBROADCASTSS 8(AX), Y2
+	VBROADCASTSS 12(AX), Y3
+	VBROADCASTSS 16(AX), Y4
+	VBROADCASTSS 20(AX), Y5
+	VBROADCASTSS 24(AX), Y6
+	VBROADCASTSS 28(AX), Y7
+	VBROADCASTSS 32(AX), Y8
+
+loop:
+	CMPQ CX, $8
+	JL   done
+	VMOVUPS 0(SI), Y10
+	VMULPS  Y10, Y0, Y9
+	VADDPS  Y15, Y9, Y9
+	VFMADD231PS 0(R8), Y1, Y9
+	VFMADD231PS 4(SI), Y2, Y9
+	VFMADD231PS 0(R9), Y3, Y9
+	VFMADD231PS 0(R10), Y4, Y9
+	VFMADD231PS 4(R9), Y5, Y9
+	VFMADD231PS 0(R11), Y6, Y9
+	VFMADD231PS 0(R12), Y7, Y9
+	VFMADD231PS 4(R11), Y8, Y9
+	VMOVUPS Y9, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  loop
+
+done:
+	VZEROUPPER
+	RET

@@ -12,3 +12,6 @@ func nnAxpy(dst, src []float32, a float32) {
 		dst[i] += a * v
 	}
 }
+
+// nnDwRow3s2 has no vector version on this architecture or build.
+var nnDwRow3s2 func(dst []float32, e, o [3][]float32, w *[9]float32, bias float32) int
