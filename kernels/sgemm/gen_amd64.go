@@ -28,6 +28,9 @@ type kern struct {
 	reg    string // "Y" or "Z"
 	unroll int
 	direct bool // A read in place, row-major with stride lda, instead of packed
+	// B read in place, row-major with stride ldb, instead of packed; such
+	// kernels take (kc, a, lda, b, ldb, c, ldc, beta) whatever direct is.
+	directB bool
 }
 
 func main() {
@@ -39,10 +42,16 @@ func main() {
 		{name: "kernel6x16AVX2", mr: 6, vecs: 2, width: 8, reg: "Y", unroll: 4},
 		{name: "kernel6x8AVX2", mr: 6, vecs: 1, width: 8, reg: "Y", unroll: 4},
 	} {
+		name := k.name
 		gen(&w, k)
-		k.direct = true
-		k.name += "Direct"
+		k.direct, k.name = true, name+"Direct"
 		gen(&w, k)
+		if k.vecs == 2 {
+			k.directB, k.name = true, name+"DirectAB"
+			gen(&w, k)
+			k.direct, k.name = false, name+"DirectB"
+			gen(&w, k)
+		}
 	}
 	if err := os.WriteFile("sgemm_amd64.s", w.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -59,19 +68,29 @@ func gen(w *bytes.Buffer, k kern) {
 	bc := func(i int) string { return fmt.Sprintf("%s%d", k.reg, nacc+k.vecs+i%2) }
 	betaReg := bc(0)
 	// Direct kernels take lda after a; every later argument moves by 8 bytes.
-	sh := 0
-	if k.direct {
-		sh = 8
+	sh, bOff := 0, 16
+	switch {
+	case k.directB:
+		sh, bOff = 16, 24
+		fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)\n", k.name)
+	case k.direct:
+		sh, bOff = 8, 24
 		fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)\n", k.name)
-	} else {
+	default:
 		fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldc int, beta float32)\n", k.name)
 	}
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", k.name, 44+sh)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
-	p("MOVQ b+%d(FP), BX", 16+sh)
+	p("MOVQ b+%d(FP), BX", bOff)
 	p("MOVQ c+%d(FP), DI", 24+sh)
 	p("MOVQ ldc+%d(FP), DX", 32+sh)
+	if k.directB {
+		// Rows p..p+3 of B are BX, BX+ldb, BX+2*ldb, BX+3*ldb.
+		p("MOVQ ldb+32(FP), SI")
+		p("SHLQ $2, SI")
+		p("LEAQ (SI)(SI*2), R13")
+	}
 	p("SHLQ $2, DX")
 	// Rows of A in place: groups of four rows share a base register and
 	// are reached as base, base+lda, base+2*lda, base+3*lda.
@@ -108,6 +127,18 @@ func gen(w *bytes.Buffer, k kern) {
 			p("ADDQ $%d, %s", steps*4, b)
 		}
 	}
+	// Touch the C tile now so that its cache misses overlap the k loop
+	// instead of stalling the stores at the end.
+	p("MOVQ DI, R12")
+	for i := 0; i < k.mr; i++ {
+		p("PREFETCHT0 (R12)")
+		if nr*4 > 64 {
+			p("PREFETCHT0 %d(R12)", nr*4-4)
+		}
+		if i < k.mr-1 {
+			p("ADDQ DX, R12")
+		}
+	}
 	for i := 0; i < nacc; i++ {
 		r := fmt.Sprintf("%s%d", k.reg, i)
 		if k.reg == "Z" {
@@ -118,7 +149,11 @@ func gen(w *bytes.Buffer, k kern) {
 	}
 	step := func(s int) {
 		for v := 0; v < k.vecs; v++ {
-			p("VMOVUPS %d(BX), %s", (s*nr+v*k.width)*4, bReg(v))
+			if k.directB {
+				p("VMOVUPS %d(BX)%s, %s", v*vb, []string{"", "(SI*1)", "(SI*2)", "(R13*1)"}[s], bReg(v))
+			} else {
+				p("VMOVUPS %d(BX), %s", (s*nr+v*k.width)*4, bReg(v))
+			}
 		}
 		for i := 0; i < k.mr; i++ {
 			p("VBROADCASTSS %s, %s", aAddr(s, i), bc(i))
@@ -134,7 +169,11 @@ func gen(w *bytes.Buffer, k kern) {
 		step(s)
 	}
 	advanceA(k.unroll)
-	p("ADDQ $%d, BX", k.unroll*nr*4)
+	if k.directB {
+		p("LEAQ (BX)(SI*4), BX")
+	} else {
+		p("ADDQ $%d, BX", k.unroll*nr*4)
+	}
 	p("SUBQ $%d, CX", k.unroll)
 	p("JMP %s_unrolled", k.name)
 	fmt.Fprintf(w, "%s_tail:\n", k.name)
@@ -142,7 +181,11 @@ func gen(w *bytes.Buffer, k kern) {
 	p("JE %s_store", k.name)
 	step(0)
 	advanceA(1)
-	p("ADDQ $%d, BX", nr*4)
+	if k.directB {
+		p("ADDQ SI, BX")
+	} else {
+		p("ADDQ $%d, BX", nr*4)
+	}
 	p("DECQ CX")
 	p("JMP %s_tail", k.name)
 	fmt.Fprintf(w, "%s_store:\n", k.name)

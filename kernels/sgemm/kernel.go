@@ -12,6 +12,12 @@ type microKernel func(kc int, a, b, c []float32, ldc int, beta float32)
 // convolution layers, n of 49 or 196) costs as much as the multiply.
 type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32)
 
+// directBKernel reads B in place too: kc rows of nr floats with stride ldb.
+// For the packed-A variant, lda is ignored. With few rows of C to share a
+// packed B panel (m of a few dozen: early convolution layers, 1×1
+// projections), packing B costs more than it saves.
+type directBKernel func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta float32)
+
 // kernel describes a micro-kernel and its register tile. half, when set,
 // is a kernel with the same mr and nr/2 columns for right-hand edge tiles
 // that fit in it, which saves computing a half-empty tile.
@@ -21,7 +27,10 @@ type kernel struct {
 	nr     int
 	fn     microKernel
 	direct directKernel // nil if the kernel has no in-place-A variant
-	half   *kernel
+	// In-place-B variants with A in place (directAB) or packed (directB);
+	// nil if the kernel has none.
+	directAB, directB directBKernel
+	half              *kernel
 }
 
 // genericKernel is the portable micro-kernel: a 4×8 tile kept in local

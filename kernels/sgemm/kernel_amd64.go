@@ -42,6 +42,36 @@ func asm(f func(kc int, a, b, c *float32, ldc int, beta float32), mr, nr int) mi
 	}
 }
 
+//go:noescape
+func kernel12x32AVX512DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel12x32AVX512DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel6x16AVX2DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel6x16AVX2DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+// asmDirectB adapts an in-place-B assembly kernel; directA says whether it
+// reads A in place (else A is a packed micro-panel).
+func asmDirectB(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32), mr, nr int, directA bool) directBKernel {
+	return func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta float32) {
+		if kc == 0 {
+			panic("sgemm: micro-kernel called with kc=0")
+		}
+		if directA {
+			_ = a[(mr-1)*lda+kc-1]
+		} else {
+			_ = a[kc*mr-1]
+		}
+		_ = b[(kc-1)*ldb+nr-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		f(kc, &a[0], lda, &b[0], ldb, &c[0], ldc, beta)
+	}
+}
+
 // asmDirect adapts an in-place-A assembly kernel to directKernel.
 func asmDirect(f func(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32), mr, nr int) directKernel {
 	return func(kc int, a []float32, lda int, b, c []float32, ldc int, beta float32) {
@@ -58,10 +88,14 @@ func asmDirect(f func(kc int, a *float32, lda int, b, c *float32, ldc int, beta 
 var (
 	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32,
 		fn: asm(kernel12x32AVX512, 12, 32), direct: asmDirect(kernel12x32AVX512Direct, 12, 32),
+		directAB: asmDirectB(kernel12x32AVX512DirectAB, 12, 32, true),
+		directB:  asmDirectB(kernel12x32AVX512DirectB, 12, 32, false),
 		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16,
 			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16)}}
 	avx2Kernel = &kernel{name: "avx2-6x16", mr: 6, nr: 16,
 		fn: asm(kernel6x16AVX2, 6, 16), direct: asmDirect(kernel6x16AVX2Direct, 6, 16),
+		directAB: asmDirectB(kernel6x16AVX2DirectAB, 6, 16, true),
+		directB:  asmDirectB(kernel6x16AVX2DirectB, 6, 16, false),
 		half: &kernel{name: "avx2-6x8", mr: 6, nr: 8,
 			fn: asm(kernel6x8AVX2, 6, 8), direct: asmDirect(kernel6x8AVX2Direct, 6, 8)}}
 )

@@ -65,9 +65,16 @@ func packB(dst []float32, transB bool, b []float32, ldb, p0, j0, kc, nc int, kr 
 			for p := range kc {
 				src := b[(p0+p)*ldb+j0+j : (p0+p)*ldb+j0+j+cols]
 				d := panel[p*w : p*w+w]
-				if alpha == 1 {
+				switch {
+				case alpha == 1 && cols == 32:
+					// Whole-array copies compile to straight vector moves
+					// instead of a memmove call per 128 bytes.
+					*(*[32]float32)(d) = *(*[32]float32)(src)
+				case alpha == 1 && cols == 16:
+					*(*[16]float32)(d) = *(*[16]float32)(src)
+				case alpha == 1:
 					copy(d, src)
-				} else {
+				default:
 					for j, v := range src {
 						d[j] = alpha * v
 					}
