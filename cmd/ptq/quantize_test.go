@@ -272,14 +272,14 @@ func TestQuantizePPOCR(t *testing.T) {
 	oracle.Require(t, "ppocr")
 	data := oracle.PPOCRData(t)
 	out := t.TempDir()
-	quantize := func(name string, samples string) (string, string) {
+	quantize := func(t *testing.T, name string, samples string) (string, string) {
 		src := oracle.PPOCRModel(name)
 		dst := filepath.Join(out, name+".int8.onnx")
 		ptqRun(t, "quantize", src, "--data", filepath.Join(data, name+"_calib.npy"), "--samples", samples, "--batch", "8", "-o", dst, "--no-eval", "--quiet")
 		return src, dst
 	}
 	t.Run("rec", func(t *testing.T) {
-		src, dst := quantize("rec", "64")
+		src, dst := quantize(t, "rec", "64")
 		x, err := oracle.ReadNPY(filepath.Join(data, "rec_eval.npy"))
 		if err != nil {
 			t.Fatal(err)
@@ -315,7 +315,7 @@ func TestQuantizePPOCR(t *testing.T) {
 			if name == "cls" {
 				samples = "64"
 			}
-			src, dst := quantize(name, samples)
+			src, dst := quantize(t, name, samples)
 			x, err := oracle.ReadNPY(filepath.Join(data, name+"_eval.npy"))
 			if err != nil {
 				t.Fatal(err)
