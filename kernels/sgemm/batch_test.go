@@ -1,0 +1,50 @@
+package sgemm
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestGemmStrided(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, tc := range []struct {
+		name               string
+		batch, threads     int
+		m, n, k            int
+		broadcastA, transB bool
+	}{
+		{"batch3-t2", 3, 2, 17, 31, 65, false, false},
+		{"batch1-t2", 1, 2, 64, 65, 33, false, true},
+		{"broadcastA-t2", 5, 2, 5, 129, 7, true, false},
+		{"batch4-t1", 4, 1, 12, 32, 256, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, n, k := tc.m, tc.n, tc.k
+			lda, ldb, ldc := k+1, n+2, n+3
+			if tc.transB {
+				ldb = k + 2
+			}
+			sa, sb, sc := m*lda, k*ldb+5, m*ldc+1
+			if tc.transB {
+				sb = n*ldb + 5
+			}
+			if tc.broadcastA {
+				sa = 0
+			}
+			a := randSlice(r, sa*(tc.batch-1)+m*lda)
+			b := randSlice(r, sb*tc.batch)
+			c := randSlice(r, sc*tc.batch)
+			want := append([]float32(nil), c...)
+			for i := range tc.batch {
+				Reference(false, tc.transB, m, n, k, 0.5, a[i*sa:], lda, b[i*sb:], ldb, 0.25, want[i*sc:], ldc, 1)
+			}
+			GemmStrided(false, tc.transB, m, n, k, 0.5, a, lda, sa, b, ldb, sb, 0.25, c, ldc, sc, tc.batch, tc.threads)
+			for i := range c {
+				if math.Abs(float64(c[i]-want[i])) > 1e-4 {
+					t.Fatalf("c[%d] = %v, want %v", i, c[i], want[i])
+				}
+			}
+		})
+	}
+}
