@@ -572,14 +572,12 @@ func nnSplitEvenOdd(pad, even, odd []float32, ph, pw, hw int, done bool) bool {
 	if done {
 		return true
 	}
+	half := pw / 2
 	for r := range ph {
 		row := pad[r*pw : (r+1)*pw]
-		ev, od := even[r*hw:(r+1)*hw], odd[r*hw:(r+1)*hw]
-		for q := range hw {
-			ev[q] = row[2*q]
-			if 2*q+1 < pw {
-				od[q] = row[2*q+1]
-			}
+		nnDeinterleave(even[r*hw:r*hw+half], odd[r*hw:r*hw+half], row)
+		if pw%2 == 1 {
+			even[r*hw+half] = row[pw-1]
 		}
 	}
 	return true

@@ -240,3 +240,19 @@ func TestDepthwiseRowKernel(t *testing.T) {
 		}
 	}
 }
+
+func TestDeinterleave(t *testing.T) {
+	for n := range 40 {
+		src := make([]float32, 2*n+1)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		ev, od := make([]float32, n), make([]float32, n)
+		nnDeinterleave(ev, od, src)
+		for i := range n {
+			if ev[i] != float32(2*i) || od[i] != float32(2*i+1) {
+				t.Fatalf("n=%d: ev[%d]=%v od[%d]=%v", n, i, ev[i], i, od[i])
+			}
+		}
+	}
+}

@@ -77,3 +77,24 @@ var nnDwRow3s2 = func() func(dst []float32, e, o [3][]float32, w *[9]float32, bi
 		return n
 	}
 }()
+
+// deinterleaveAVX2 splits n pairs of src into even and odd elements, n a
+// multiple of 8. Implemented in nn_dw_amd64.s.
+//
+//go:noescape
+func deinterleaveAVX2(ev, od, src *float32, n int)
+
+// nnDeinterleave sets ev[i] = src[2i] and od[i] = src[2i+1] for
+// i < len(ev) (len(od) == len(ev), len(src) >= 2·len(ev)).
+func nnDeinterleave(ev, od, src []float32) {
+	n := len(ev)
+	od, src = od[:n], src[:2*n]
+	i := 0
+	if nnHasAVX2 && n >= 8 {
+		i = n &^ 7
+		deinterleaveAVX2(&ev[0], &od[0], &src[0], i)
+	}
+	for ; i < n; i++ {
+		ev[i], od[i] = src[2*i], src[2*i+1]
+	}
+}

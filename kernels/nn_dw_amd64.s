@@ -151,3 +151,32 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func deinterleaveAVX2(ev, od, src *float32, n int)
+// ev[i] = src[2i], od[i] = src[2i+1] for i < n, n a multiple of 8.
+TEXT ·deinterleaveAVX2(SB), NOSPLIT, $0-32
+	MOVQ ev+0(FP), DI
+	MOVQ od+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ CX, $8
+	JL   done
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, 0(DI)
+	VMOVUPS Y3, 0(DX)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP  loop
+
+done:
+	VZEROUPPER
+	RET

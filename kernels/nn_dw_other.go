@@ -15,3 +15,12 @@ func nnAxpy(dst, src []float32, a float32) {
 
 // nnDwRow3s2 has no vector version on this architecture or build.
 var nnDwRow3s2 func(dst []float32, e, o [3][]float32, w *[9]float32, bias float32) int
+
+// nnDeinterleave sets ev[i] = src[2i] and od[i] = src[2i+1] for
+// i < len(ev) (len(od) == len(ev), len(src) >= 2·len(ev)).
+func nnDeinterleave(ev, od, src []float32) {
+	od, src = od[:len(ev)], src[:2*len(ev)]
+	for i := range ev {
+		ev[i], od[i] = src[2*i], src[2*i+1]
+	}
+}
