@@ -201,7 +201,11 @@ func TestRunCommandOnFMNIST(t *testing.T) {
 	for _, batch := range []string{"1", "3"} {
 		out := filepath.Join(dir, "out"+batch)
 		var stdout, stderr strings.Builder
-		if code := run([]string{"ptq", "run", "--batch", batch, "--threads", "1", "--data", npy, "--out", out, model}, &stdout, &stderr); code != 0 {
+		args := []string{"ptq", "run", "--batch", batch, "--threads", "1", "--data", npy, "--out", out, model}
+		if batch == "3" { // the documented form, flags after MODEL
+			args = []string{"ptq", "run", model, "--batch", batch, "--threads", "1", "--data", npy, "--out", out}
+		}
+		if code := run(args, &stdout, &stderr); code != 0 {
 			t.Fatalf("batch %s: exit %d: %s", batch, code, stderr.String())
 		}
 		got, err := oracle.ReadNPY(filepath.Join(out, "logits.npy"))
