@@ -150,7 +150,12 @@ func gen(w *bytes.Buffer, k kern) {
 	step := func(s int) {
 		for v := 0; v < k.vecs; v++ {
 			if k.directB {
-				p("VMOVUPS %d(BX)%s, %s", v*vb, []string{"", "(SI*1)", "(SI*2)", "(R13*1)"}[s], bReg(v))
+				idx := []string{"", "(SI*1)", "(SI*2)", "(R13*1)"}[s]
+				// Rows of B in place are a page or more apart, out of reach
+				// of the hardware prefetcher: fetch the same row of the next
+				// micro-panel, which the driver runs next.
+				p("PREFETCHT0 %d(BX)%s", nr*4+v*64, idx)
+				p("VMOVUPS %d(BX)%s, %s", v*vb, idx, bReg(v))
 			} else {
 				p("VMOVUPS %d(BX), %s", (s*nr+v*k.width)*4, bReg(v))
 			}
