@@ -67,6 +67,9 @@ func quantizeCmd() *cli.Command {
 			&cli.StringFlag{Name: "labels", Usage: ".npy of int labels, one per evaluation sample, for top-1 accuracy"},
 			&cli.IntFlag{Name: "eval-samples", Value: 256, Usage: "samples for the quality check (0: all)"},
 			&cli.BoolFlag{Name: "no-eval", Usage: "skip the quality check"},
+			&cli.Float64Flag{Name: "min-sqnr", Usage: "keep the most costly nodes in float until the output SQNR (dB) on the evaluation samples reaches this"},
+			&cli.Float64Flag{Name: "max-drop", Usage: "keep the most costly nodes in float until top-1 accuracy drops at most this many points (needs --labels)"},
+			&cli.IntFlag{Name: "sensitivity-samples", Value: 64, Usage: "evaluation samples used to rank nodes for --min-sqnr / --max-drop"},
 			&cli.BoolFlag{Name: "external-data", Usage: "store large tensors in a .data file beside the output"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
@@ -253,6 +256,7 @@ type summary struct {
 	Eval           *compare.Report   `json:"eval,omitempty"`
 	Options        map[string]any    `json:"options"`
 	Params         map[string]qparam `json:"activation_params,omitempty"`
+	Fallback       *fallbackReport   `json:"fallback,omitempty"`
 }
 
 type floatNode struct {
@@ -300,6 +304,11 @@ func quantizeAction(c *cli.Context) error {
 	if err := rewrite.RunPasses(m, preparePasses(o.cfg.TargetOpset()), o.skip); err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
+	nameNodes(m)
+	prepared, err := m.ToProto()
+	if err != nil {
+		return err
+	}
 	plan, err := rewrite.Analyze(m, o.cfg)
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
@@ -318,18 +327,19 @@ func quantizeAction(c *cli.Context) error {
 			return err
 		}
 	}
-	res, err := rewrite.QDQ(plan, ranges)
+	qp, res, err := buildQuantized(prepared, o.cfg, ranges)
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	if o.cfg.Format == rewrite.FormatQOperator {
-		if err := rewrite.ToQOperator(m); err != nil {
-			return fmt.Errorf("%s: %w", model, err)
+	if c.IsSet("min-sqnr") || c.IsSet("max-drop") {
+		fb, err := newFallback(c, prepared, threads)
+		if err != nil {
+			return err
 		}
-	}
-	qp, err := m.ToProto()
-	if err != nil {
-		return err
+		if qp, res, err = fb.run(o.cfg, ranges, qp, res); err != nil {
+			return err
+		}
+		sum.Fallback = fb.report
 	}
 	addMetadata(qp, o, sum.DataDigest)
 	if err := onnxio.Save(out, qp, onnxio.SaveOptions{ExternalData: c.Bool("external-data")}); err != nil {
@@ -350,6 +360,43 @@ func quantizeAction(c *cli.Context) error {
 	}
 	printSummary(c.App.ErrWriter, sum)
 	return nil
+}
+
+// buildQuantized quantizes a fresh copy of the prepared model with the given
+// ranges, so that the fallback search can try many configurations.
+func buildQuantized(prepared *onnx.ModelProto, cfg rewrite.Config, ranges map[string]calibrate.Range) (*onnx.ModelProto, *rewrite.Result, error) {
+	m, err := graph.FromProto(prepared)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := rewrite.Analyze(m, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := rewrite.QDQ(plan, ranges)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Format == rewrite.FormatQOperator {
+		if err := rewrite.ToQOperator(m); err != nil {
+			return nil, nil, err
+		}
+	}
+	qp, err := m.ToProto()
+	return qp, res, err
+}
+
+// nameNodes gives every unnamed node a unique name, so that summaries,
+// recipes and --exclude-nodes can refer to it.
+func nameNodes(m *graph.Model) {
+	m.Graph.Walk(func(g *graph.Graph) error {
+		for _, n := range g.Nodes {
+			if n.Name == "" {
+				n.Name = g.UniqueName(n.OpType)
+			}
+		}
+		return nil
+	})
 }
 
 // quantizeStats collects (or reads) the statistics of the tensors the plan
@@ -623,6 +670,16 @@ func printSummary(w io.Writer, s *summary) {
 		}
 	}
 	fmt.Fprintf(w, "  size: %s -> %s\n", human(s.SizeBefore), human(s.SizeAfter))
+	if fb := s.Fallback; fb != nil {
+		state := "met"
+		if !fb.Met {
+			state = "NOT met"
+		}
+		fmt.Fprintf(w, "  target %s: %s (%.2f before, %.2f after); kept in float: %d\n", fb.Target, state, fb.Before, fb.After, len(fb.KeptFloat))
+		for _, n := range fb.KeptFloat {
+			fmt.Fprintf(w, "    %s\n", n)
+		}
+	}
 	if r := s.Eval; r != nil {
 		fmt.Fprintf(w, "  quality on %d samples (ptq engine, float vs quantized):\n", r.Samples)
 		for _, o := range r.Outputs {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -326,5 +327,44 @@ func TestQuantizePPOCR(t *testing.T) {
 				t.Errorf("SQNR %.2f dB, want at least 15", sqnr)
 			}
 		})
+	}
+}
+
+// TestQuantizeMinSQNR asks for more output SQNR than plain int8 gives the
+// ViT and checks the sensitivity search keeps just enough nodes in float,
+// measured in ONNX Runtime.
+func TestQuantizeMinSQNR(t *testing.T) {
+	oracle.Require(t, "ort")
+	dir := filepath.Join(oracle.TestModelsDir(), "fmnist")
+	x, err := oracle.ReadNPY(filepath.Join(dir, "test.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "vit.onnx")
+	for _, target := range []float64{30, 38} {
+		dst := filepath.Join(t.TempDir(), "vit.onnx")
+		out := ptqRun(t, "quantize", src, "--data", filepath.Join(dir, "calib.npy"), "--batch", "32", "-o", dst,
+			"--min-sqnr", fmt.Sprint(target), "--eval-data", filepath.Join(dir, "test.npy"), "--sensitivity-samples", "256", "--no-eval", "--quiet", "--json")
+		var sum struct {
+			Fallback struct {
+				Met       bool     `json:"met"`
+				Before    float64  `json:"before"`
+				KeptFloat []string `json:"kept_float"`
+			} `json:"fallback"`
+		}
+		if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &sum); err != nil {
+			t.Fatalf("summary: %v\n%s", err, out)
+		}
+		if !sum.Fallback.Met {
+			t.Errorf("target %v dB reported as not met", target)
+		}
+		if sum.Fallback.Before < target && len(sum.Fallback.KeptFloat) == 0 {
+			t.Errorf("target %v dB above the plain result %.2f dB, yet no node kept in float", target, sum.Fallback.Before)
+		}
+		sqnr, _, _ := ortCompare(t, src, dst, firstRows(x, 256), nil)
+		t.Logf("--min-sqnr %v: %.2f dB in ONNX Runtime, %d nodes kept in float %v", target, sqnr, len(sum.Fallback.KeptFloat), sum.Fallback.KeptFloat)
+		if sqnr < target {
+			t.Errorf("--min-sqnr %v gave %.2f dB in ONNX Runtime", target, sqnr)
+		}
 	}
 }
