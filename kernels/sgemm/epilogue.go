@@ -52,9 +52,15 @@ func GemmWith(opts Options, transA, transB bool, m, n, k int, alpha float32, a [
 // apply runs the epilogue on the rows×cols block of C at c, which is at
 // (row0, col0) in the whole of C. A nil epilogue does nothing.
 func (ep *Epilogue) apply(c []float32, ldc, row0, col0, rows, cols int) {
-	if ep == nil {
+	if ep == nil || fastEpilogue(ep, c, ldc, row0, col0, rows, cols) {
 		return
 	}
+	ep.applyGo(c, ldc, row0, col0, rows, cols)
+}
+
+// applyGo is the portable epilogue, and the reference the vectorised one is
+// tested against.
+func (ep *Epilogue) applyGo(c []float32, ldc, row0, col0, rows, cols int) {
 	for i := range rows {
 		ci := c[i*ldc : i*ldc+cols]
 		if ep.RowBias != nil {

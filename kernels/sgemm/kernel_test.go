@@ -176,3 +176,38 @@ func TestSteadyStateAllocs(t *testing.T) {
 	}
 	t.Logf("two threads: %v allocations per call", allocs)
 }
+
+// TestFastEpilogue checks the vectorised epilogue (where the build has one)
+// against the portable one, on every width up to 40 columns so that the
+// masked tail is exercised, with NaN in C.
+func TestFastEpilogue(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const ldc, rows = 45, 3
+	rowBias, colBias := randSlice(r, rows+2), randSlice(r, 50)
+	ran := false
+	for cols := 1; cols <= 40; cols++ {
+		for _, ep := range []Epilogue{
+			{RowBias: rowBias},
+			{ColBias: colBias, Act: Relu},
+			{RowBias: rowBias, ColBias: colBias, Act: Clip, Min: -0.3, Max: 0.4},
+			{Act: Relu},
+		} {
+			c := randSlice(r, rows*ldc)
+			c[cols/2] = float32(math.NaN())
+			want := append([]float32(nil), c...)
+			ep.applyGo(want, ldc, 2, 3, rows, cols)
+			if !fastEpilogue(&ep, c, ldc, 2, 3, rows, cols) {
+				continue
+			}
+			ran = true
+			for i := range c {
+				if c[i] != want[i] && !(c[i] != c[i] && want[i] != want[i]) {
+					t.Fatalf("cols=%d %+v: c[%d] = %v, want %v", cols, ep, i, c[i], want[i])
+				}
+			}
+		}
+	}
+	if !ran {
+		t.Skip("no vectorised epilogue in this build or on this CPU")
+	}
+}
