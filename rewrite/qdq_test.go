@@ -458,3 +458,25 @@ func TestAnalyzeExclusions(t *testing.T) {
 		t.Errorf("exclusions not reported: %v", plan.Skipped)
 	}
 }
+
+func TestQOperatorGemm(t *testing.T) {
+	b := newBuilder()
+	b.input("x", 1, 3, 8, 8)
+	b.weight("w", 0.1, 10, 192)
+	b.weight("bias", 0.1, 10)
+	b.init("shape", tensor.FromInt64([]int64{1, 192}, 2))
+	b.node("Reshape", []string{"x", "shape"}, []string{"flat"})
+	b.node("Gemm", []string{"flat", "w", "bias"}, []string{"y"}, graph.IntAttr("transB", 1))
+	b.output("y")
+	mp := b.model(13)
+	m, _ := quantizeStatic(t, mp, rewrite.DefaultConfig())
+	if err := rewrite.ToQOperator(m); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(m, "QGemm"); got != 1 {
+		t.Errorf("%d QGemm, want 1", got)
+	}
+	if sqnr := modelSQNR(t, mp, m); sqnr < 25 {
+		t.Errorf("SQNR %.1f dB, want at least 25", sqnr)
+	}
+}

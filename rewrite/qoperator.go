@@ -45,6 +45,21 @@ var qops = map[string]qop{
 		}
 		return append(append(triple(in[0]), triple(in[1])...), ys, yz)
 	}},
+	"Gemm": {op: "QGemm", domain: msDomain, keepAttrs: true, build: func(n *graph.Node, in []dq, ys, yz *graph.Value) []*graph.Value {
+		if len(in) < 2 || in[0].q == nil || in[1].q == nil {
+			return nil
+		}
+		args := append(triple(in[0]), triple(in[1])...)
+		if len(in) > 2 {
+			if in[2].q == nil {
+				return nil // float C: no QGemm form
+			}
+			args = append(args, in[2].q)
+		} else {
+			args = append(args, nil)
+		}
+		return append(args, ys, yz)
+	}},
 	"Add":               {op: "QLinearAdd", domain: msDomain, build: binary},
 	"Mul":               {op: "QLinearMul", domain: msDomain, build: binary},
 	"GlobalAveragePool": {op: "QLinearGlobalAveragePool", domain: msDomain, build: unary},
