@@ -1,7 +1,10 @@
 package rewrite
 
 import (
+	"slices"
+
 	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
 )
 
 // msDomain is ONNX Runtime's contrib operator domain, home of QLinearAdd
@@ -15,8 +18,9 @@ type qop struct {
 	// (quantized value, scale, zero point for each) and the output's
 	// scale and zero point; nil means the pattern does not fit.
 	build func(n *graph.Node, in []dq, ys, yz *graph.Value) []*graph.Value
-	// keepAttrs copies the float node's attributes.
+	// keepAttrs copies the float node's attributes, except those in dropAttrs.
 	keepAttrs bool
+	dropAttrs []string
 }
 
 // dq is a DequantizeLinear feeding an input: its quantized value, scale and
@@ -45,7 +49,7 @@ var qops = map[string]qop{
 		}
 		return append(append(triple(in[0]), triple(in[1])...), ys, yz)
 	}},
-	"Gemm": {op: "QGemm", domain: msDomain, keepAttrs: true, build: func(n *graph.Node, in []dq, ys, yz *graph.Value) []*graph.Value {
+	"Gemm": {op: "QGemm", domain: msDomain, keepAttrs: true, dropAttrs: []string{"beta"}, build: func(n *graph.Node, in []dq, ys, yz *graph.Value) []*graph.Value {
 		if len(in) < 2 || in[0].q == nil || in[1].q == nil {
 			return nil
 		}
@@ -136,9 +140,13 @@ func ToQOperator(m *graph.Model) error {
 			yq := q.Outputs[0]
 			g.RemoveNode(q)
 			g.RemoveNode(n)
-			var attrs = n.Attrs
-			if !spec.keepAttrs {
-				attrs = nil
+			var attrs []*onnx.AttributeProto
+			if spec.keepAttrs {
+				for _, a := range n.Attrs {
+					if !slices.Contains(spec.dropAttrs, a.GetName()) {
+						attrs = append(attrs, a)
+					}
+				}
 			}
 			nn, err := g.AddNodeProducing(spec.op, spec.domain, args, []*graph.Value{yq}, attrs...)
 			if err != nil {
