@@ -209,6 +209,16 @@ func TestQuantizeModes(t *testing.T) {
 				ptqRun(t, args...)
 				sqnr, _, _ := ortCompare(t, md.model, dst, x, nil)
 				t.Logf("%s %s: output SQNR %.2f dB in ONNX Runtime", md.name, mode.name, sqnr)
+				if md.name == "resnet18" && strings.HasPrefix(mode.name, "static") {
+					// The QDQ groups must fuse into integer kernels: no float Conv left.
+					ops, err := oracle.ORTOpTypes(dst, oracle.ORTOptions{OptLevel: "all"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ops["QLinearConv"] != 20 || ops["Conv"] != 0 || ops["FusedConv"] != 0 {
+						t.Errorf("ONNX Runtime runs %d QLinearConv, %d Conv, %d FusedConv; want all 20 convolutions fused to QLinearConv", ops["QLinearConv"], ops["Conv"], ops["FusedConv"])
+					}
+				}
 				if sqnr < mode.min {
 					t.Errorf("SQNR %.2f dB, want at least %v", sqnr, mode.min)
 				}
