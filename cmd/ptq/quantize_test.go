@@ -378,3 +378,70 @@ func TestQuantizeMinSQNR(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeByteIdentical checks that the output depends only on the
+// inputs: two runs, and runs with different thread counts and batch sizes,
+// write the same bytes; and that the metadata names tool, method and data.
+func TestQuantizeByteIdentical(t *testing.T) {
+	dir := filepath.Join(oracle.TestModelsDir(), "fmnist")
+	out := t.TempDir()
+	var first []byte
+	for i, args := range [][]string{{"--threads", "1"}, {"--threads", "1"}, {"--threads", "2"}, {"--threads", "2", "--batch", "7"}} {
+		dst := filepath.Join(out, fmt.Sprintf("cnn%d.onnx", i))
+		ptqRun(t, append([]string{"quantize", filepath.Join(dir, "cnn.onnx"), "--data", filepath.Join(dir, "calib.npy"), "--samples", "100", "-o", dst, "--no-eval", "--quiet"}, args...)...)
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = b
+			mp, err := onnxio.LoadBytes(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta := map[string]string{}
+			for _, kv := range mp.GetMetadataProps() {
+				meta[kv.GetKey()] = kv.GetValue()
+			}
+			for _, k := range []string{"ptq.version", "ptq.method", "ptq.options", "ptq.calibration_sha256"} {
+				if meta[k] == "" {
+					t.Errorf("metadata %s missing", k)
+				}
+			}
+			continue
+		}
+		if !bytes.Equal(first, b) {
+			t.Errorf("run %d (%v) wrote a different model", i, args)
+		}
+	}
+}
+
+// TestQuantizeErrors checks bad invocations fail with a clear message and
+// the right exit code, leaving no output.
+func TestQuantizeErrors(t *testing.T) {
+	dir := filepath.Join(oracle.TestModelsDir(), "fmnist")
+	model := filepath.Join(dir, "cnn.onnx")
+	out := filepath.Join(t.TempDir(), "out.onnx")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"quantize", model, "-o", out}, 2, "needs calibration data"},
+		{[]string{"quantize", model, "--data", filepath.Join(dir, "calib.npy")}, 2, "no output"},
+		{[]string{"quantize", model, "--data", filepath.Join(dir, "calib.npy"), "-o", out, "--method", "nope"}, 2, "method"},
+		{[]string{"quantize", model, "--data", filepath.Join(dir, "calib.npy"), "-o", out, "--weight-type", "int3"}, 2, "int3"},
+		{[]string{"quantize", model, "--data", filepath.Join(dir, "calib.npy"), "-o", out, "--op-types", "Frobnicate"}, 2, "Frobnicate"},
+		{[]string{"quantize", filepath.Join(dir, "missing.onnx"), "--data", filepath.Join(dir, "calib.npy"), "-o", out}, 1, "missing.onnx"},
+		{[]string{"quantize", model, "--data", filepath.Join(dir, "test_labels.npy"), "-o", out}, 1, "input"},
+	} {
+		var so, se bytes.Buffer
+		code := run(append([]string{"ptq"}, tc.args...), &so, &se)
+		if code != tc.code || !strings.Contains(se.String(), tc.want) {
+			t.Errorf("ptq %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args[1:], code, se.String(), tc.code, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("ptq %v left %s behind", tc.args[1:], out)
+		}
+	}
+}
