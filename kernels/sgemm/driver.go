@@ -168,7 +168,9 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 	ar := arenaPool.Get().(*arena)
 	defer arenaPool.Put(ar)
 	mcMax := min(blockM, (m+kr.mr-1)/kr.mr*kr.mr)
-	kcMax := min(blockK, k)
+	// Equal k blocks: 576 = 2×288 rather than 256+256+64, whose short last
+	// block would pay the C tile load/store for little work.
+	kcMax := (k + (k+blockK-1)/blockK - 1) / ((k + blockK - 1) / blockK)
 	ncMax := min(blockN, (n+kr.nr-1)/kr.nr*kr.nr)
 	ar.a = grow(ar.a, mcMax*kcMax)
 	ar.b = grow(ar.b, kcMax*ncMax)
@@ -178,8 +180,8 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 	directB := !transB && alpha == 1 && m <= directBMaxM && ldb%1024 != 0 && kr.directAB != nil
 	for jc := 0; jc < n; jc += blockN {
 		nc := min(blockN, n-jc)
-		for pc := 0; pc < k; pc += blockK {
-			kc := min(blockK, k-pc)
+		for pc := 0; pc < k; pc += kcMax {
+			kc := min(kcMax, k-pc)
 			// In place, B needs packing only for a partial last micro-panel.
 			fullN := 0
 			if directB {
