@@ -207,7 +207,7 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 				}
 				for jr := 0; jr < nc; {
 					if jr < fullN {
-						inPlaceB(kr, kc, a, lda, b[pc*ldb+jc+jr:], ldb, c, ldc, bet, ar, ic, pc, mc, full, jc+jr)
+						inPlaceB(kr, kc, a, lda, b[pc*ldb+jc+jr:], ldb, c, ldc, bet, ar, ic, pc, mc, full, jc+jr, direct)
 						if last && ep != nil {
 							ep.apply(c[ic*ldc+jc+jr:], ldc, row0+ic, col0+jc+jr, mc, kr.nr)
 						}
@@ -226,6 +226,8 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 						case ir < full:
 							kk.direct(kc, a[(ic+ir)*lda+pc:], lda, bp, ar.tile, kk.nr, 0)
 							mergeTile(ar.tile, kk.nr, ct, ldc, bet, rows, cols)
+						case direct && kk == kr && cols == kr.nr && kr.subFor(rows) != nil:
+							kr.subFor(rows).direct(kc, a[(ic+ir)*lda+pc:], lda, bp, ct, ldc, bet)
 						case rows == kk.mr && cols == kk.nr:
 							kk.fn(kc, ar.a[ir*kc:ir*kc+kr.mr*kc], bp, ct, ldc, bet)
 						default:
@@ -246,11 +248,15 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 // inPlaceB runs the column of tiles at column j of C whose B micro-panel is
 // read in place: full rows of A in place too, the partial last micro-panel
 // from the packed buffer.
-func inPlaceB(kr *kernel, kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta float32, ar *arena, ic, pc, mc, full, j int) {
+func inPlaceB(kr *kernel, kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta float32, ar *arena, ic, pc, mc, full, j int, direct bool) {
 	for ir := 0; ir < mc; ir += kr.mr {
 		ct := c[(ic+ir)*ldc+j:]
 		if ir < full {
 			kr.directAB(kc, a[(ic+ir)*lda+pc:], lda, b, ldb, ct, ldc, beta)
+			continue
+		}
+		if s := kr.subFor(mc - ir); s != nil && direct {
+			s.directAB(kc, a[(ic+ir)*lda+pc:], lda, b, ldb, ct, ldc, beta)
 			continue
 		}
 		kr.directB(kc, ar.a[ir*kc:ir*kc+kr.mr*kc], kr.mr, b, ldb, ar.tile, kr.nr, 0)

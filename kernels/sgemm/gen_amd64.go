@@ -39,6 +39,10 @@ func main() {
 	for _, k := range []kern{
 		{name: "kernel12x32AVX512", mr: 12, vecs: 2, width: 16, reg: "Z", unroll: 4},
 		{name: "kernel12x16AVX512", mr: 12, vecs: 1, width: 16, reg: "Z", unroll: 4},
+		// Fewer rows for the m%12 rows left over by common channel
+		// counts (64, 128, 256, 512, 16, 32, 160, 320, 1280).
+		{name: "kernel8x32AVX512", mr: 8, vecs: 2, width: 16, reg: "Z", unroll: 4},
+		{name: "kernel4x32AVX512", mr: 4, vecs: 2, width: 16, reg: "Z", unroll: 4},
 		{name: "kernel6x16AVX2", mr: 6, vecs: 2, width: 8, reg: "Y", unroll: 4},
 		{name: "kernel6x8AVX2", mr: 6, vecs: 1, width: 8, reg: "Y", unroll: 4},
 	} {

@@ -31,6 +31,20 @@ type kernel struct {
 	// nil if the kernel has none.
 	directAB, directB directBKernel
 	half              *kernel
+	// sub are kernels with the same nr and fewer rows, used in place of a
+	// zero-padded tile when the rows left over at the bottom of C number
+	// exactly their mr.
+	sub []*kernel
+}
+
+// subFor returns the sub-kernel for exactly rows rows, or nil.
+func (k *kernel) subFor(rows int) *kernel {
+	for _, s := range k.sub {
+		if s.mr == rows {
+			return s
+		}
+	}
+	return nil
 }
 
 // genericKernel is the portable micro-kernel: a 4×8 tile kept in local

@@ -54,6 +54,30 @@ func kernel6x16AVX2DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c 
 //go:noescape
 func kernel6x16AVX2DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
 
+//go:noescape
+func kernel8x32AVX512(kc int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel8x32AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel8x32AVX512DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel8x32AVX512DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel4x32AVX512(kc int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel4x32AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel4x32AVX512DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
+//go:noescape
+func kernel4x32AVX512DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+
 // asmDirectB adapts an in-place-B assembly kernel; directA says whether it
 // reads A in place (else A is a packed micro-panel).
 func asmDirectB(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32), mr, nr int, directA bool) directBKernel {
@@ -91,7 +115,17 @@ var (
 		directAB: asmDirectB(kernel12x32AVX512DirectAB, 12, 32, true),
 		directB:  asmDirectB(kernel12x32AVX512DirectB, 12, 32, false),
 		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16,
-			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16)}}
+			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16)},
+		sub: []*kernel{
+			{name: "avx512-8x32", mr: 8, nr: 32,
+				fn: asm(kernel8x32AVX512, 8, 32), direct: asmDirect(kernel8x32AVX512Direct, 8, 32),
+				directAB: asmDirectB(kernel8x32AVX512DirectAB, 8, 32, true),
+				directB:  asmDirectB(kernel8x32AVX512DirectB, 8, 32, false)},
+			{name: "avx512-4x32", mr: 4, nr: 32,
+				fn: asm(kernel4x32AVX512, 4, 32), direct: asmDirect(kernel4x32AVX512Direct, 4, 32),
+				directAB: asmDirectB(kernel4x32AVX512DirectAB, 4, 32, true),
+				directB:  asmDirectB(kernel4x32AVX512DirectB, 4, 32, false)},
+		}}
 	avx2Kernel = &kernel{name: "avx2-6x16", mr: 6, nr: 16,
 		fn: asm(kernel6x16AVX2, 6, 16), direct: asmDirect(kernel6x16AVX2Direct, 6, 16),
 		directAB: asmDirectB(kernel6x16AVX2DirectAB, 6, 16, true),

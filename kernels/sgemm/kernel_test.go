@@ -17,6 +17,7 @@ func TestMicroKernels(t *testing.T) {
 		if kr.half != nil {
 			all = append(all, kr.half)
 		}
+		all = append(all, kr.sub...)
 	}
 	for _, kr := range all {
 		for _, direct := range []bool{false, true} {

@@ -74,7 +74,7 @@ func runCase(t *testing.T, g gemmCase, gemm func(bool, bool, int, int, int, floa
 }
 
 func TestGemmMatchesReference(t *testing.T) {
-	sizes := []int{1, 2, 3, 5, 17, 31, 64, 65, 127}
+	sizes := []int{1, 2, 3, 5, 17, 20, 31, 64, 65, 127}
 	for _, ta := range []bool{false, true} {
 		for _, tb := range []bool{false, true} {
 			for i, m := range sizes {
