@@ -1,9 +1,6 @@
 package sgemm
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // GemmStrided runs batch independent products C_i = alpha*op(A_i)*op(B_i) +
 // beta*C_i where A_i starts at a[i*strideA], B_i at b[i*strideB] and C_i at
@@ -31,15 +28,9 @@ func GemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	for w := range threads {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w * batch / threads; i < (w+1)*batch/threads; i++ {
-				one(i, 1)
-			}
-		}()
-	}
-	wg.Wait()
+	Parallel(batch, 1, threads, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			one(i, 1)
+		}
+	})
 }

@@ -48,3 +48,29 @@ func TestGemmStrided(t *testing.T) {
 		})
 	}
 }
+
+// TestParallel checks that every index is visited exactly once for many
+// shapes of work, back to back so helpers are reused while spinning and
+// after parking.
+func TestParallel(t *testing.T) {
+	for _, tc := range []struct{ n, grain, threads int }{
+		{0, 1, 2}, {1, 1, 2}, {7, 1, 2}, {100, 16, 2}, {1000, 1, 3}, {33, 4, 8}, {5, 1, 12},
+	} {
+		for rep := range 3 {
+			seen := make([]int32, tc.n)
+			Parallel(tc.n, tc.grain, tc.threads, func(lo, hi int) {
+				if lo%tc.grain != 0 && lo != tc.n {
+					t.Errorf("chunk starts at %d, not a multiple of grain %d", lo, tc.grain)
+				}
+				for i := lo; i < hi; i++ {
+					seen[i]++
+				}
+			})
+			for i, c := range seen {
+				if c != 1 {
+					t.Fatalf("%+v rep %d: index %d visited %d times", tc, rep, i, c)
+				}
+			}
+		}
+	}
+}

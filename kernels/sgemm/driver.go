@@ -75,65 +75,22 @@ func run(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float3
 		unit, total = kr.nr, n
 	}
 	tiles := (total + unit - 1) / unit
-	wg := waitGroups.Get().(*sync.WaitGroup)
-	defer waitGroups.Put(wg)
-	for w := range parts {
-		lo := min(tiles*w/parts*unit, total)
-		hi := min(tiles*(w+1)/parts*unit, total)
-		if lo >= hi {
-			continue
-		}
-		j := job{kr: kr, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, ep: ep}
+	Parallel(tiles, 1, parts, func(lo, hi int) {
+		lo, hi = lo*unit, min(hi*unit, total)
 		if splitN {
 			bo := lo
 			if transB {
 				bo = lo * ldb
 			}
-			j.n, j.b, j.c, j.col0 = hi-lo, b[bo:], c[lo:], lo
-		} else {
-			ao := lo * lda
-			if transA {
-				ao = lo
-			}
-			j.m, j.a, j.c, j.row0 = hi-lo, a[ao:], c[lo*ldc:], lo
+			blocked(kr, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc, ep, 0, lo)
+			return
 		}
-		if w == parts-1 {
-			j.run(nil)
-			continue
+		ao := lo * lda
+		if transA {
+			ao = lo
 		}
-		wg.Add(1)
-		go j.run(wg)
-	}
-	wg.Wait()
-}
-
-// waitGroups recycles the WaitGroup of a parallel call, which would
-// otherwise be its one heap allocation.
-var waitGroups = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
-
-// job is one worker's share of a product. It is passed by value to the
-// goroutine so that starting a worker does not allocate a closure.
-type job struct {
-	kr             *kernel
-	transA, transB bool
-	m, n, k        int
-	alpha          float32
-	a              []float32
-	lda            int
-	b              []float32
-	ldb            int
-	beta           float32
-	c              []float32
-	ldc            int
-	ep             *Epilogue
-	row0, col0     int
-}
-
-func (j job) run(wg *sync.WaitGroup) {
-	if wg != nil {
-		defer wg.Done()
-	}
-	blocked(j.kr, j.transA, j.transB, j.m, j.n, j.k, j.alpha, j.a, j.lda, j.b, j.ldb, j.beta, j.c, j.ldc, j.ep, j.row0, j.col0)
+		blocked(kr, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc, ep, lo, 0)
+	})
 }
 
 // split decides how many workers to use and along which dimension of C.
