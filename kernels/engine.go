@@ -39,8 +39,10 @@ var ErrUnsupported = errors.New("not supported by ptq's engine")
 // shown too, under the subgraph's value names and with the subgraph's node as
 // producer; a Loop or Scan body shows its values once per iteration. The
 // control-flow node's own outputs are then shown under its output names (an
-// If output is the same tensor as the branch output it came from). Graph
-// inputs and initializers are not produced by a node and are not shown.
+// If output is the same tensor as the branch output it came from). The inputs
+// of a subgraph (a Loop's iteration number, condition and carried values, a
+// Scan's state and slices) are shown each time the subgraph starts, with a
+// nil producer. The main graph's inputs and initializers are not shown.
 //
 // A non-nil error stops the run and is returned by Run.
 type Hook func(value string, producer *graph.Node, t *tensor.Tensor) error

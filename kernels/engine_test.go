@@ -441,6 +441,28 @@ func TestEngineLoop(t *testing.T) {
 		[]*onnx.ValueInfoProto{engVI("M", tensor.Int64, engScalarShape()...), engVI("cond", tensor.Bool, engScalarShape()...), engVI("v0", tensor.Float, 2), engVI("x", tensor.Float, 2)},
 		[]*onnx.ValueInfoProto{engVI("v_final", tensor.Float, 2), engVI("scans", tensor.Float, "n", 2)})
 	e := engEngine(t, g)
+	// The hook sees the body's inputs (nil producer) and produced values
+	// on every iteration.
+	var seen []string
+	_, err := e.Run(map[string]*tensor.Tensor{
+		"M":    {DType: tensor.Int64, Data: []int64{2}},
+		"cond": {DType: tensor.Bool, Data: []bool{true}},
+		"v0":   tensor.FromFloat32([]float32{0, 1}, 2),
+		"x":    tensor.FromFloat32([]float32{1, 10}, 2),
+	}, func(name string, n *graph.Node, _ *tensor.Tensor) error {
+		if (n == nil) != (name == "i" || name == "cond_in" || name == "v_in") {
+			return fmt.Errorf("%q shown with producer %v", name, n)
+		}
+		seen = append(seen, name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := []string{"i", "cond_in", "v_in", "v_out", "cond_out", "scan"}
+	if want := append(append(append([]string(nil), iter...), iter...), "v_final", "scans"); !slices.Equal(seen, want) {
+		t.Errorf("hook saw %v, want %v", seen, want)
+	}
 	run := func(m int64, cond bool) (map[string]*tensor.Tensor, error) {
 		return e.Run(map[string]*tensor.Tensor{
 			"M":    {DType: tensor.Int64, Data: []int64{m}},
