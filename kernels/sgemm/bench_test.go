@@ -125,3 +125,19 @@ func BenchmarkInPlace(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGemv is the classifier of resnet18 on one image: Gemm with
+// transB, a single row of C.
+func BenchmarkGemv(b *testing.B) {
+	const m, n, k = 1, 1000, 512
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("resnet18-fc/t=%d", threads), func(b *testing.B) {
+			a, w, c := make([]float32, k), make([]float32, n*k), make([]float32, n)
+			cpu0 := cpuTime()
+			for b.Loop() {
+				Gemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n, threads)
+			}
+			reportFlops(b, 2*m*n*k, cpu0, threads)
+		})
+	}
+}

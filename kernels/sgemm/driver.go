@@ -59,6 +59,23 @@ func run(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float3
 		ep.apply(c, ldc, 0, 0, m, n)
 		return
 	}
+	if m == 1 && transB && n >= 16 && kr.direct != nil {
+		// A single row of C times a transposed B (a fully connected layer
+		// on one sample, Gemm with transB=1): packing B, the whole weight
+		// matrix, would cost ten times the multiply.
+		// Compute the transpose instead, an n×1 column C' = op(B)'·op(A)',
+		// which reads the weights in place as the A operand.
+		ldx := 1
+		if transA {
+			ldx = lda
+		}
+		var ept *Epilogue
+		if ep != nil {
+			ept = &Epilogue{RowBias: ep.ColBias, ColBias: ep.RowBias, Act: ep.Act, Min: ep.Min, Max: ep.Max}
+		}
+		run(kr, !transB, false, n, 1, k, alpha, b, ldb, a, ldx, beta, c, 1, threads, ept)
+		return
+	}
 	if m*n*k <= smallWork {
 		smallGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		ep.apply(c, ldc, 0, 0, m, n)

@@ -105,6 +105,7 @@ func TestEpilogue(t *testing.T) {
 		{"colbias-clip", 33, 65, 17, 1, Epilogue{Act: Clip, Min: -0.5, Max: 0.75}},
 		{"both-none", 13, 1000, 9, 2, Epilogue{}},
 		{"k0-relu", 5, 7, 0, 1, Epilogue{Act: Relu}},
+		{"gemv-both-relu", 1, 300, 77, 2, Epilogue{Act: Relu}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, n, k := tc.m, tc.n, tc.k
