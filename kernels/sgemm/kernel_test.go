@@ -90,7 +90,10 @@ func TestKernelsListed(t *testing.T) {
 	if best != ks[0] {
 		t.Fatalf("best = %s, want the first of %d kernels", best.name, len(ks))
 	}
-	t.Logf("kernels: %d, using %s", len(ks), best.name)
+	if Kernel() != best.name {
+		t.Fatalf("Kernel() = %q, want %q", Kernel(), best.name)
+	}
+	t.Logf("kernels: %d, using %s", len(ks), Kernel())
 }
 
 func TestEpilogue(t *testing.T) {

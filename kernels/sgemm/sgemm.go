@@ -41,3 +41,7 @@ func check(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 	need("B", b, br, bc, ldb)
 	need("C", c, m, n, ldc)
 }
+
+// Kernel names the micro-kernel Gemm uses on this CPU and build, for
+// benchmark reports: "avx512-12x32", "avx2-6x16" or "generic4x8".
+func Kernel() string { return best.name }
