@@ -87,7 +87,9 @@ for name in "${models[@]}"; do
 done
 
 echo
-echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs; $(node -e 'console.log("node "+process.version)'); $(go version | cut -d' ' -f3)"
+simd=AVX2
+grep -qw avx512f /proc/cpuinfo && simd=AVX-512
+echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs, $simd; $(node -e 'console.log("node "+process.version)'); $(go version | cut -d' ' -f3)"
 echo "Median of $rounds alternating rounds of $iters timed runs each ($warmup warm-up); ratio = ptq / ORT."
 echo
 echo "| model | input | threads | ORT median ms | ptq median ms | ptq/ORT |"
