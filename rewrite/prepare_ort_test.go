@@ -207,6 +207,13 @@ func maxAbsDiff(a, b *tensor.Tensor) (float64, error) {
 			}
 		}
 		return d, nil
+	case []bool:
+		for i, v := range x {
+			if v != b.Data.([]bool)[i] {
+				return 1, nil
+			}
+		}
+		return 0, nil
 	case []int64:
 		y := b.Int64()
 		d := 0.0
