@@ -301,7 +301,7 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	if err := rewrite.RunPasses(m, preparePasses(o.cfg.TargetOpset()), o.skip); err != nil {
+	if err := rewrite.RunPasses(m, rewrite.Prepare(o.cfg.TargetOpset()), o.skip); err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
 	nameNodes(m)
