@@ -110,7 +110,10 @@ func flagsFirst(app *cli.App, args []string) []string {
 		if strings.Contains(name, "=") {
 			continue
 		}
-		if takesValue[name] && i+1 < len(rest) {
+		if takesValue[name] {
+			if i+1 == len(rest) {
+				return args // a flag without its value: let the parser say so
+			}
 			i++
 			flags = append(flags, rest[i])
 		}
