@@ -18,7 +18,7 @@ const minUpgradeOpset = 7
 // optional inputs whose defaults keep the old behaviour, so a node is
 // valid unchanged at any of these opsets.
 var unchangedOps = setOf(
-	"Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
+	"Abs", "Acos", "AffineGrid", "CenterCropPad", "ImageDecoder", "RegexFullMatch", "StringConcat", "StringSplit", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
 	"AveragePool", "Bernoulli", "BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor",
 	"BlackmanWindow", "Cast", "CastLike", "Ceil", "Celu", "Col2Im", "Compress", "Concat",
 	"ConcatFromSequence", "Constant", "ConstantOfShape", "Conv", "ConvInteger", "ConvTranspose",
