@@ -1,10 +1,13 @@
 package rewrite_test
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/internal/oracle"
@@ -89,6 +92,20 @@ func TestPrepareModelsORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Prepare is idempotent: a second run changes nothing, byte for byte.
+			again := mustGraph(t, out)
+			if err := rewrite.RunPasses(again, rewrite.Prepare(c.target), nil); err != nil {
+				t.Fatal(err)
+			}
+			out2, err := again.ToProto()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b1, _ := proto.MarshalOptions{Deterministic: true}.Marshal(out)
+			b2, _ := proto.MarshalOptions{Deterministic: true}.Marshal(out2)
+			if !bytes.Equal(b1, b2) {
+				t.Errorf("a second Prepare changed the model (%d -> %d bytes)", len(b1), len(b2))
+			}
 			prepared := filepath.Join(t.TempDir(), "prepared.onnx")
 			if err := onnxio.Save(prepared, out, onnxio.SaveOptions{}); err != nil {
 				t.Fatal(err)
@@ -121,6 +138,8 @@ func TestPrepareModelsORT(t *testing.T) {
 			if c.target <= 17 && oracle.Available(oracle.PythonONNXOracle) == nil {
 				if err := oracle.CheckModel(prepared, true); err != nil {
 					t.Errorf("checker: %v", err)
+				} else {
+					t.Logf("%s: onnx.checker full_check passed", c.name)
 				}
 			}
 		})
