@@ -63,6 +63,7 @@ func TestPrepareModelsORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			orig, _ := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
 			m, err := graph.FromProto(mp)
 			if err != nil {
 				t.Fatal(err)
@@ -72,6 +73,9 @@ func TestPrepareModelsORT(t *testing.T) {
 				t.Fatal(err)
 			}
 			after := countOps(m)
+			if b, _ := (proto.MarshalOptions{Deterministic: true}).Marshal(mp); !bytes.Equal(b, orig) {
+				t.Error("Prepare modified the ModelProto it was built from")
+			}
 			if got := m.Opset(""); got < c.target {
 				t.Errorf("opset %d after prepare, want >= %d", got, c.target)
 			}
