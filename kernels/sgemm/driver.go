@@ -6,8 +6,7 @@ import "sync"
 // KiB L1d, 2 MiB L2 per core) this was tuned on. KC×nr floats of B (32 KiB
 // with nr=32) stay in L1d while A micro-panels stream from L2; an MC×KC
 // block of A (384 KiB) and a KC×NC block of B (1 MiB) share L2. KC of 128,
-// 192 and 384 and NC of 768 to 3072 measured no better; k is cut into equal
-// blocks of at most KC.
+// 192 and 384 and NC of 768 to 3072 measured no better.
 const (
 	blockM = 384
 	blockK = 256
@@ -144,9 +143,10 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 	ar := arenaPool.Get().(*arena)
 	defer arenaPool.Put(ar)
 	mcMax := min(blockM, (m+kr.mr-1)/kr.mr*kr.mr)
-	// Equal k blocks: 576 = 2×288 rather than 256+256+64, whose short last
-	// block would pay the C tile load/store for little work.
-	kcMax := (k + (k+blockK-1)/blockK - 1) / ((k + blockK - 1) / blockK)
+	// k blocks of KC and a remainder. Equal blocks (576 = 2×288 rather than
+	// 256+256+64) measured no faster, and changed rounding enough to push
+	// the Conv tests' 1e-5 tolerance at k=576.
+	kcMax := min(blockK, k)
 	ncMax := min(blockN, (n+kr.nr-1)/kr.nr*kr.nr)
 	ar.a = grow(ar.a, mcMax*kcMax)
 	ar.b = grow(ar.b, kcMax*ncMax)
