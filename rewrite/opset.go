@@ -357,10 +357,7 @@ func upgradeSoftmax(n *graph.Node, from, to int) error {
 		return nil
 	}
 	axis := n.AttrInt("axis", 1)
-	rank := -1
-	if v := n.Inputs[0]; v.Type != nil && v.Type.GetTensorType() != nil && v.Type.GetTensorType().GetShape() != nil {
-		rank = len(v.Type.GetTensorType().GetShape().GetDim())
-	}
+	rank := rankOf(n.Inputs[0], map[*graph.Value]int{})
 	if axis == -1 || (rank >= 0 && (axis == int64(rank-1) || axis+int64(rank) == int64(rank-1))) {
 		setAttr(n, graph.IntAttr("axis", -1))
 		return nil

@@ -89,6 +89,14 @@ func TestUpgradeOpsetORT(t *testing.T) {
 		{"softmax-coerced", 11, 13, func() *pgraph {
 			return newPGraph().in("x", 2, 3, 4).node("Softmax", []string{"x"}, []string{"y"}, graph.IntAttr("axis", 1)).out("y")
 		}, []int{2, 3, 4}, nil, "", 3},
+		{"softmax-rank-inferred", 11, 13, func() *pgraph {
+			// No value_info: the rank comes from the input through
+			// Transpose and MatMul, so no Flatten/Reshape is needed.
+			return newPGraph().in("x", 2, 3, 4).init("w", rnd(1, 3, 5)).
+				node("Transpose", []string{"x"}, []string{"t"}, graph.IntsAttr("perm", []int64{0, 2, 1})).
+				node("MatMul", []string{"t", "w"}, []string{"mm"}).
+				node("Softmax", []string{"mm"}, []string{"y"}, graph.IntAttr("axis", 2)).out("y")
+		}, []int{2, 3, 4}, nil, "", 0},
 		{"softmax-unknown-rank", 11, 13, func() *pgraph {
 			return newPGraph().in("x").node("Softmax", []string{"x"}, []string{"y"}).out("y")
 		}, []int{2, 3, 4}, nil, "", 3},
