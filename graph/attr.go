@@ -77,22 +77,28 @@ func (n *Node) AttrTensor(name string) *onnx.TensorProto {
 	return nil
 }
 
-// SetAttr adds or replaces an attribute.
+// SetAttr adds or replaces an attribute. The attribute list is copied
+// first: it may be shared with the ModelProto the node was read from, which
+// must not change.
 func (n *Node) SetAttr(a *onnx.AttributeProto) {
-	for i, old := range n.Attrs {
+	attrs := append([]*onnx.AttributeProto(nil), n.Attrs...)
+	for i, old := range attrs {
 		if old.GetName() == a.GetName() {
-			n.Attrs[i] = a
+			attrs[i] = a
+			n.Attrs = attrs
 			return
 		}
 	}
-	n.Attrs = append(n.Attrs, a)
+	n.Attrs = append(attrs, a)
 }
 
-// RemoveAttr deletes an attribute if present.
+// RemoveAttr deletes an attribute if present, without touching the list
+// the node was read with (see SetAttr).
 func (n *Node) RemoveAttr(name string) {
 	for i, a := range n.Attrs {
 		if a.GetName() == name {
-			n.Attrs = append(n.Attrs[:i], n.Attrs[i+1:]...)
+			attrs := make([]*onnx.AttributeProto, 0, len(n.Attrs)-1)
+			n.Attrs = append(append(attrs, n.Attrs[:i]...), n.Attrs[i+1:]...)
 			return
 		}
 	}
