@@ -6,6 +6,8 @@ import "github.com/urfave/cli/v2"
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCmd(),
+		inspectCmd(),
+		convertCmd(),
 		runCmd(),
 		benchCmd(),
 		calibrateCmd(),
