@@ -58,6 +58,12 @@ func main() {
 // run executes the CLI and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	// An unknown command is caught here rather than in CommandNotFound, which
+	// could only exit the process (and so could not be tested in-process).
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && args[1] != "help" && app.Command(args[1]) == nil {
+		fmt.Fprintf(stderr, "ptq: unknown command %q (see ptq --help)\n", args[1])
+		return 2
+	}
 	err := app.Run(flagsFirst(app, args))
 	if err == nil {
 		return 0
