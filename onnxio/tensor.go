@@ -17,10 +17,17 @@ func ToTensor(tp *onnx.TensorProto) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("tensor %q: external data not loaded", tp.GetName())
 	}
 	shape := make([]int, len(tp.GetDims()))
+	// The product is checked as it grows: dims whose product overflows would
+	// otherwise wrap to a small count and let a short data field pass.
+	elems := int64(1)
 	for i, d := range tp.GetDims() {
 		if d < 0 {
 			return nil, fmt.Errorf("tensor %q: negative dimension %d", tp.GetName(), d)
 		}
+		if d > 0 && elems > (1<<40)/d {
+			return nil, fmt.Errorf("tensor %q: dimensions %v hold too many elements", tp.GetName(), tp.GetDims())
+		}
+		elems *= d
 		shape[i] = int(d)
 	}
 	dt := tensor.DType(tp.GetDataType())
