@@ -210,6 +210,21 @@ func (g *Graph) RemoveNode(n *Node) {
 			v.removeConsumer(n)
 		}
 	}
+	// Nodes inside n's subgraphs read outer values directly; they go with n.
+	for _, a := range n.Attrs {
+		for _, sg := range n.Subgraphs[a.GetName()] {
+			sg.Walk(func(h *Graph) error {
+				for _, m := range h.Nodes {
+					for _, v := range m.Inputs {
+						if v != nil && !v.Graph.within(n) {
+							v.removeConsumer(m)
+						}
+					}
+				}
+				return nil
+			})
+		}
+	}
 	for _, v := range n.Outputs {
 		if v == nil {
 			continue
