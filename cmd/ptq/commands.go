@@ -12,5 +12,6 @@ func commands() []*cli.Command {
 		benchCmd(),
 		calibrateCmd(),
 		quantizeCmd(),
+		compareCmd(),
 	}
 }

@@ -1,0 +1,358 @@
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/ptq-dev/ptq/dataset"
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/kernels"
+	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// Tensor kinds of a Pair.
+const (
+	Activation = "activation"
+	Weight     = "weight"
+)
+
+// A Pair is one quantized tensor of a QDQ model: the float tensor before
+// quantization and its dequantized replacement, and the same tensor in the
+// float model when one has the name.
+type Pair struct {
+	Name    string // the tensor's name in the quantized model
+	Kind    string // Activation or Weight
+	Ref     string // value of the float model ("" when it has none by that name)
+	Quant   string // float input of the QuantizeLinear ("" for stored integer weights)
+	Dequant string // output of the DequantizeLinear
+	// Relu is set when the float model applies a Relu to the tensor that
+	// the quantized model folded into the quantization range: the
+	// reference is then the Relu's output, and the local error is measured
+	// against relu(Quant).
+	Relu bool
+}
+
+// Match finds the quantized tensors of quant's main graph: every
+// QuantizeLinear -> DequantizeLinear pair, and every DequantizeLinear of an
+// integer initializer. A pair is matched to float's tensor of the same name;
+// an integer initializer W_quantized (the ONNX Runtime and ptq naming) is
+// matched to the float initializer W.
+func Match(float, quant *graph.Graph) []Pair {
+	var out []Pair
+	seen := map[string]bool{}
+	refOf := func(name string) string {
+		if float != nil && float.Value(name) != nil {
+			return name
+		}
+		return ""
+	}
+	for _, n := range quant.Nodes {
+		switch n.OpType {
+		case "QuantizeLinear":
+			if len(n.Inputs) == 0 || n.Inputs[0] == nil || len(n.Outputs) == 0 || n.Outputs[0] == nil {
+				continue
+			}
+			var dq *graph.Node
+			for _, c := range n.Outputs[0].Consumers {
+				if c.OpType == "DequantizeLinear" && len(c.Inputs) > 0 && c.Inputs[0] == n.Outputs[0] && len(c.Outputs) > 0 && c.Outputs[0] != nil {
+					dq = c
+					break
+				}
+			}
+			x := n.Inputs[0]
+			if dq == nil || seen[x.Name] {
+				continue
+			}
+			seen[x.Name] = true
+			kind := Activation
+			if x.Initializer != nil {
+				kind = Weight
+			}
+			p := Pair{Name: x.Name, Kind: kind, Ref: refOf(x.Name), Quant: x.Name, Dequant: dq.Outputs[0].Name}
+			if r := foldedRelu(float, x); r != "" {
+				p.Ref, p.Relu = r, true
+			}
+			out = append(out, p)
+		case "DequantizeLinear":
+			if len(n.Inputs) == 0 || n.Inputs[0] == nil || n.Inputs[0].Initializer == nil || len(n.Outputs) == 0 || n.Outputs[0] == nil {
+				continue
+			}
+			w := n.Inputs[0].Name
+			base := strings.TrimSuffix(w, "_quantized")
+			if seen[base] {
+				continue
+			}
+			seen[base] = true
+			ref := ""
+			if float != nil {
+				if v := float.Value(base); v != nil && v.Initializer != nil {
+					ref = base
+				}
+			}
+			out = append(out, Pair{Name: base, Kind: Weight, Ref: ref, Dequant: n.Outputs[0].Name})
+		}
+	}
+	return out
+}
+
+// foldedRelu returns the output of the Relu that float applies to x when
+// the quantized model has no Relu reading x (it was folded into the range).
+func foldedRelu(float *graph.Graph, x *graph.Value) string {
+	for _, c := range x.Consumers {
+		if c.OpType == "Relu" {
+			return ""
+		}
+	}
+	if float == nil {
+		return ""
+	}
+	fv := float.Value(x.Name)
+	if fv == nil || len(fv.Consumers) != 1 {
+		return ""
+	}
+	if c := fv.Consumers[0]; c.OpType == "Relu" && len(c.Outputs) > 0 && c.Outputs[0] != nil {
+		return c.Outputs[0].Name
+	}
+	return ""
+}
+
+// TensorReport is the quantization error of one quantized tensor.
+type TensorReport struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// SQNR compares the float model's tensor with the quantized model's
+	// dequantized one: the error accumulated up to this point. NaN when the
+	// float model has no tensor of that name.
+	SQNR   float64 `json:"sqnr_db"`
+	Cosine float64 `json:"cosine"`
+	MaxAbs float64 `json:"max_abs_error"`
+	// LocalSQNR compares, inside the quantized model, the tensor before
+	// QuantizeLinear with its DequantizeLinear output: the error this one
+	// quantization adds. NaN for stored integer weights.
+	LocalSQNR float64 `json:"local_sqnr_db"`
+}
+
+// Worst is the figure tensors are ranked by: SQNR when known, else LocalSQNR.
+func (t TensorReport) Worst() float64 {
+	if !math.IsNaN(t.SQNR) {
+		return t.SQNR
+	}
+	return t.LocalSQNR
+}
+
+// Detailed is a comparison of outputs and of every quantized tensor.
+type Detailed struct {
+	*Report
+	Tensors []TensorReport `json:"tensors"` // worst first
+}
+
+// Tensors compares ref (the float model) and test (its QDQ form) like
+// Models, and also every quantized tensor that Match finds, through the
+// engines' hooks. Only one batch's tensors are held at a time.
+func Tensors(refModel, testModel *graph.Model, ref, test *kernels.Engine, data dataset.Reader, labels []int64) (*Detailed, error) {
+	pairs := Match(refModel.Graph, testModel.Graph)
+	cum := map[string]*Stats{}   // by pair name: float model vs dequantized
+	local := map[string]*Stats{} // by pair name: quantizer input vs dequantized
+	byRef := map[string][]int{}
+	byQuant := map[string][]int{}
+	byDequant := map[string][]int{}
+	for i, p := range pairs {
+		cum[p.Name] = &Stats{Name: p.Name}
+		local[p.Name] = &Stats{Name: p.Name}
+		if p.Kind == Activation {
+			if p.Ref != "" {
+				byRef[p.Ref] = append(byRef[p.Ref], i)
+			}
+			byQuant[p.Quant] = append(byQuant[p.Quant], i)
+		}
+		byDequant[p.Dequant] = append(byDequant[p.Dequant], i)
+	}
+	weightsDone := map[string]bool{}
+	outStats := map[string]*Stats{}
+	var names []string
+	for _, o := range ref.Outputs() {
+		names = append(names, o.Name)
+		outStats[o.Name] = &Stats{Name: o.Name}
+	}
+	rep := &Report{RefAccuracy: math.NaN(), TestAccuracy: math.NaN()}
+	refRight, testRight := 0, 0
+	for {
+		batch, err := data.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		refVals := map[string]*tensor.Tensor{}
+		keep := func(dst map[string]*tensor.Tensor, name string, t *tensor.Tensor) {
+			if t.DType == tensor.Float {
+				dst[name] = &tensor.Tensor{DType: t.DType, Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Float32()...)}
+			}
+		}
+		for name, t := range batch {
+			if len(byRef[name]) > 0 {
+				refVals[name] = t
+			}
+		}
+		ro, err := ref.Run(batch, func(name string, _ *graph.Node, t *tensor.Tensor) error {
+			if len(byRef[name]) > 0 {
+				keep(refVals, name, t)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reference model: %w", err)
+		}
+		quantIn := map[string]*tensor.Tensor{}
+		for name, t := range batch {
+			quantIn[name] = t
+		}
+		to, err := test.Run(batch, func(name string, _ *graph.Node, t *tensor.Tensor) error {
+			if is := byQuant[name]; len(is) > 0 {
+				keep(quantIn, name, t)
+				if q := quantIn[name]; q != nil && pairs[is[0]].Relu {
+					for i, v := range q.Float32() {
+						q.Float32()[i] = max(v, 0)
+					}
+				}
+			}
+			for _, i := range byDequant[name] {
+				p := pairs[i]
+				if t.DType != tensor.Float {
+					continue
+				}
+				if p.Kind == Weight {
+					if weightsDone[p.Name] {
+						continue
+					}
+					weightsDone[p.Name] = true
+					if err := addWeight(refModel.Graph, p.Ref, t, cum[p.Name]); err != nil {
+						return err
+					}
+					if p.Quant != "" {
+						if err := addWeight(testModel.Graph, p.Quant, t, local[p.Name]); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+				if r := refVals[p.Ref]; r != nil && r.Len() == t.Len() {
+					if err := cum[p.Name].Add(r, t); err != nil {
+						return err
+					}
+				}
+				if q := quantIn[p.Quant]; q != nil && q.DType == tensor.Float && q.Len() == t.Len() {
+					if err := local[p.Name].Add(q, t); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("test model: %w", err)
+		}
+		n := batchLen(batch)
+		for _, name := range names {
+			a, b := ro[name], to[name]
+			if b == nil {
+				return nil, fmt.Errorf("test model has no output %q", name)
+			}
+			if a.DType != tensor.Float {
+				continue
+			}
+			if err := outStats[name].Add(a, b); err != nil {
+				return nil, err
+			}
+		}
+		if labels != nil && len(names) > 0 {
+			a, b := ro[names[0]], to[names[0]]
+			if a.DType == tensor.Float && len(a.Shape) >= 1 {
+				c := a.Len() / max(n, 1)
+				for i := 0; i < n; i++ {
+					k := rep.Samples + i
+					if k >= len(labels) {
+						return nil, fmt.Errorf("more samples than labels (%d)", len(labels))
+					}
+					if int64(argmax(a.Float32()[i*c:(i+1)*c])) == labels[k] {
+						refRight++
+					}
+					if int64(argmax(b.Float32()[i*c:(i+1)*c])) == labels[k] {
+						testRight++
+					}
+				}
+			}
+		}
+		rep.Samples += n
+	}
+	if rep.Samples == 0 {
+		return nil, errors.New("compare: no samples")
+	}
+	if labels != nil {
+		rep.RefAccuracy = float64(refRight) / float64(rep.Samples)
+		rep.TestAccuracy = float64(testRight) / float64(rep.Samples)
+	}
+	for _, name := range names {
+		s := outStats[name]
+		if s.elements == 0 {
+			continue
+		}
+		rep.Outputs = append(rep.Outputs, OutputReport{Name: name, SQNR: s.SQNR(), Cosine: s.Cosine(), MaxAbs: s.MaxAbs(), ArgmaxAgreement: s.ArgmaxAgreement()})
+	}
+	d := &Detailed{Report: rep}
+	for _, p := range pairs {
+		c, l := cum[p.Name], local[p.Name]
+		if c.elements == 0 && l.elements == 0 {
+			continue
+		}
+		tr := TensorReport{Name: p.Name, Kind: p.Kind, SQNR: math.NaN(), Cosine: math.NaN(), MaxAbs: math.NaN(), LocalSQNR: math.NaN()}
+		if c.elements > 0 {
+			tr.SQNR, tr.Cosine, tr.MaxAbs = c.SQNR(), c.Cosine(), c.MaxAbs()
+		}
+		if l.elements > 0 {
+			tr.LocalSQNR = l.SQNR()
+		}
+		d.Tensors = append(d.Tensors, tr)
+	}
+	SortWorstFirst(d.Tensors)
+	return d, nil
+}
+
+// SortWorstFirst orders tensors by Worst, lowest first; ties by name.
+func SortWorstFirst(ts []TensorReport) {
+	sort.SliceStable(ts, func(i, j int) bool {
+		a, b := ts[i].Worst(), ts[j].Worst()
+		if math.IsNaN(a) != math.IsNaN(b) {
+			return !math.IsNaN(a)
+		}
+		if a != b {
+			return a < b
+		}
+		return ts[i].Name < ts[j].Name
+	})
+}
+
+// addWeight accumulates the float initializer name of g against deq.
+func addWeight(g *graph.Graph, name string, deq *tensor.Tensor, s *Stats) error {
+	if name == "" {
+		return nil
+	}
+	v := g.Value(name)
+	if v == nil || v.Initializer == nil {
+		return nil
+	}
+	w, err := onnxio.ToTensor(v.Initializer)
+	if err != nil {
+		return fmt.Errorf("weight %q: %w", name, err)
+	}
+	if w.DType != tensor.Float || w.Len() != deq.Len() {
+		return nil
+	}
+	return s.Add(w, deq)
+}
