@@ -13,6 +13,7 @@ import (
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/onnxio"
 	"github.com/ptq-dev/ptq/onnxio/onnx"
+	"github.com/ptq-dev/ptq/rewrite"
 	"github.com/ptq-dev/ptq/tensor"
 )
 
@@ -65,19 +66,6 @@ type inspectNode struct {
 	Graph  string `json:"graph"`
 }
 
-// quantizableOps are the operators a QDQ quantizer gives quantized inputs:
-// the weighted ones first, then the activation ops ONNX Runtime's quantizer
-// also handles.
-var quantizableOps = map[string]bool{
-	"Conv": true, "ConvTranspose": true, "Gemm": true, "MatMul": true,
-	"Add": true, "Mul": true, "Concat": true, "AveragePool": true, "GlobalAveragePool": true,
-	"MaxPool": true, "Relu": true, "Clip": true, "Sigmoid": true, "LeakyRelu": true,
-	"Softmax": true, "Resize": true, "Gather": true, "Transpose": true, "Reshape": true,
-	"Squeeze": true, "Unsqueeze": true, "Split": true, "Pad": true, "Where": true,
-	"InstanceNormalization": true, "LayerNormalization": true, "ArgMax": true, "Attention": true,
-	"EmbedLayerNormalization": true, "Einsum": true, "LSTM": true,
-}
-
 func inspectAction(c *cli.Context) error {
 	if err := needArgs(c, 1, "MODEL"); err != nil {
 		return err
@@ -99,6 +87,9 @@ func inspectAction(c *cli.Context) error {
 	ins.External = onnxio.ExternalFiles(raw)
 	// Unsupported operators: the engine's own list (inspect_engine.go).
 	ins.Unsupported = inspectUnsupported(m)
+	if ins.Unsupported == nil {
+		ins.Unsupported = []engineUnsupported{} // "unsupported": [] rather than null
+	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
@@ -152,7 +143,7 @@ func inspect(path string, mp *onnx.ModelProto, m *graph.Model) *inspection {
 				ins.Parameters += e
 				ins.ParamBytes += b
 			}
-			if (n.Domain == "" || n.Domain == "ai.onnx") && quantizableOps[n.OpType] {
+			if quantizable(n) {
 				name := n.Name
 				if name == "" {
 					name = n.String()
@@ -163,6 +154,23 @@ func inspect(path string, mp *onnx.ModelProto, m *graph.Model) *inspection {
 		return nil
 	})
 	return ins
+}
+
+// quantizable reports whether `ptq quantize` would consider n: its op type
+// has a rule in the rewriter's registry and the rule's refinement, if any,
+// accepts the node.
+func quantizable(n *graph.Node) bool {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return false
+	}
+	r, ok := rewrite.Rules[n.OpType]
+	if !ok {
+		return false
+	}
+	if r.Applies != nil {
+		ok, _ = r.Applies(n)
+	}
+	return ok
 }
 
 // tensorSize returns the element count and the bytes of data of an
