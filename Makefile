@@ -3,7 +3,7 @@
 
 GO ?= go
 # Space-separated package:FuzzName pairs, for example ./onnxio:FuzzLoad.
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= ./onnxio:FuzzLoadBytes ./onnxio:FuzzToTensor ./graph:FuzzFromProto
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 60m
 
