@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
 )
 
 // FuzzFromProto feeds arbitrary bytes through LoadBytes, FromProto and
@@ -27,7 +28,7 @@ func FuzzFromProto(f *testing.F) {
 	}
 	// A model with an If whose branches read an outer value, in case neither
 	// the committed nor the installed models are present.
-	if b, err := proto.Marshal(chainModelProto()); err == nil {
+	if b, err := proto.Marshal(fuzzSeed()); err == nil {
 		f.Add(b)
 	}
 	det := proto.MarshalOptions{Deterministic: true}
@@ -63,4 +64,33 @@ func FuzzFromProto(f *testing.F) {
 		})
 		m.ToProto()
 	})
+}
+
+// fuzzSeed is an If whose branch reads a value of the main graph, with an
+// initializer and a value_info: the structures FromProto links up.
+func fuzzSeed() *onnx.ModelProto {
+	s := proto.String
+	branch := &onnx.GraphProto{
+		Name:   s("then"),
+		Node:   []*onnx.NodeProto{{OpType: s("Neg"), Input: []string{"a"}, Output: []string{"t"}}},
+		Output: []*onnx.ValueInfoProto{{Name: s("t")}},
+	}
+	return &onnx.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnx.OperatorSetIdProto{{Version: proto.Int64(17)}},
+		Graph: &onnx.GraphProto{
+			Name:        s("main"),
+			Input:       []*onnx.ValueInfoProto{{Name: s("x")}, {Name: s("c")}},
+			Initializer: []*onnx.TensorProto{{Name: s("w"), Dims: []int64{1}, DataType: proto.Int32(1), FloatData: []float32{2}}},
+			ValueInfo:   []*onnx.ValueInfoProto{{Name: s("a")}},
+			Node: []*onnx.NodeProto{
+				{OpType: s("Add"), Input: []string{"x", "w"}, Output: []string{"a"}},
+				{OpType: s("If"), Input: []string{"c"}, Output: []string{"y"}, Attribute: []*onnx.AttributeProto{
+					{Name: s("then_branch"), Type: onnx.AttributeProto_GRAPH.Enum(), G: branch},
+					{Name: s("else_branch"), Type: onnx.AttributeProto_GRAPH.Enum(), G: branch},
+				}},
+			},
+			Output: []*onnx.ValueInfoProto{{Name: s("y")}},
+		},
+	}
 }
