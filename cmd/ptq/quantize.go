@@ -70,7 +70,12 @@ func quantizeCmd() *cli.Command {
 			&cli.Float64Flag{Name: "min-sqnr", Usage: "keep the most costly nodes in float until the output SQNR (dB) on the evaluation samples reaches this"},
 			&cli.Float64Flag{Name: "max-drop", Usage: "keep the most costly nodes in float until top-1 accuracy drops at most this many points (needs --labels)"},
 			&cli.IntFlag{Name: "sensitivity-samples", Value: 64, Usage: "evaluation samples used to rank nodes for --min-sqnr / --max-drop"},
+			// recover.go: passes that win back accuracy.
+			&cli.BoolFlag{Name: "cle", Usage: "cross-layer equalization of Conv/Gemm pairs before calibration (helps per-tensor weights)"},
+			&cli.BoolFlag{Name: "bias-correction", Usage: "correct Conv/Gemm biases by the mean output error on the calibration data"},
+			&cli.Float64Flag{Name: "smoothquant", Usage: "migrate activation outliers of MatMul/Gemm inputs into the weights with this alpha (0.5 typical)"},
 			&cli.BoolFlag{Name: "external-data", Usage: "store large tensors in a .data file beside the output"},
+			&cli.StringFlag{Name: "report", Usage: "write an HTML report (summary, per-layer SQNR, activation histograms) to this file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		}, runDataFlags()...),
@@ -301,7 +306,7 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	if err := rewrite.RunPasses(m, rewrite.Prepare(o.cfg.TargetOpset()), o.skip); err != nil {
+	if err := rewrite.RunPasses(m, append(rewrite.Prepare(o.cfg.TargetOpset()), recoverPasses(c, threads)...), o.skip); err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
 	nameNodes(m)
@@ -315,6 +320,7 @@ func quantizeAction(c *cli.Context) error {
 	}
 	sum := &summary{Model: model, Output: out, Mode: o.cfg.Mode.String(), Options: o.echo, Quantized: map[string]int{}}
 	var ranges map[string]calibrate.Range
+	var repStats *calibrate.Stats // for --report
 	if static {
 		sum.Method = o.method.String()
 		st, digest, err := quantizeStats(c, m, plan, o, threads)
@@ -322,6 +328,7 @@ func quantizeAction(c *cli.Context) error {
 			return err
 		}
 		sum.Samples, sum.DataDigest = st.Samples, digest
+		repStats = st
 		ranges, err = quantizeRanges(st, o)
 		if err != nil {
 			return err
@@ -341,6 +348,11 @@ func quantizeAction(c *cli.Context) error {
 		}
 		sum.Fallback = fb.report
 	}
+	if c.Bool("bias-correction") && static {
+		if qp, err = correctBiases(c, prepared, qp, res, threads); err != nil {
+			return fmt.Errorf("bias correction: %w", err)
+		}
+	}
 	addMetadata(qp, o, sum.DataDigest)
 	if err := onnxio.Save(out, qp, onnxio.SaveOptions{ExternalData: c.Bool("external-data")}); err != nil {
 		return err
@@ -352,6 +364,11 @@ func quantizeAction(c *cli.Context) error {
 			return fmt.Errorf("quality check: %w", err)
 		}
 		sum.Eval = rep
+	}
+	if p := c.String("report"); p != "" {
+		if err := writeReport(c, p, sum, reportInputs{prepared, qp, repStats, ranges}, threads); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ptq-dev/ptq/calibrate"
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/kernels"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
+	"github.com/ptq-dev/ptq/rewrite"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// recoverPasses returns the passes that --cle and --smoothquant ask for,
+// run after the preparation passes and before calibration.
+func recoverPasses(c *cli.Context, threads int) []rewrite.Pass {
+	var ps []rewrite.Pass
+	if c.Bool("cle") {
+		ps = append(ps, rewrite.Pass{Name: rewrite.PassCLE, Run: rewrite.CrossLayerEqualization})
+	}
+	if c.IsSet("smoothquant") {
+		alpha := c.Float64("smoothquant")
+		ps = append(ps, rewrite.Pass{Name: rewrite.PassSmoothQuant, Run: func(m *graph.Model) error {
+			return smoothQuant(c, m, alpha, threads)
+		}})
+	}
+	return ps
+}
+
+// smoothQuant measures max |x| per channel (last axis) of the MatMul/Gemm
+// activations on the calibration data and smooths them.
+func smoothQuant(c *cli.Context, m *graph.Model, alpha float64, threads int) error {
+	if c.String("data") == "" {
+		return usagef("quantize: --smoothquant needs --data to measure the activations")
+	}
+	names := rewrite.SmoothQuantInputs(m)
+	if len(names) == 0 {
+		return nil
+	}
+	eng, err := kernels.NewEngine(m, kernels.Options{Threads: threads})
+	if err != nil {
+		return err
+	}
+	r, err := calibrateOpenData(c, eng.Inputs(), recoverBatch(c, eng))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	values := map[string]calibrate.Granularity{}
+	for _, n := range names {
+		values[n] = calibrate.Granularity{Kind: calibrate.PerChannel, Axis: -1}
+	}
+	st, err := calibrate.Run(context.Background(), eng, r, calibrate.RunOptions{Values: values})
+	if err != nil {
+		return err
+	}
+	absMax := map[string][]float32{}
+	for _, n := range names {
+		ts := st.Tensors[n]
+		if ts == nil || len(ts.Summaries) == 0 {
+			continue
+		}
+		a := make([]float32, len(ts.Summaries))
+		for i, s := range ts.Summaries {
+			a[i] = max(-s.Min, s.Max)
+		}
+		absMax[n] = a
+	}
+	return rewrite.SmoothQuant(m, alpha, absMax)
+}
+
+func recoverBatch(c *cli.Context, eng *kernels.Engine) int {
+	if b := c.Int("batch"); b > 1 && runSymbolicBatch(eng.Inputs()) {
+		return b
+	}
+	return 1
+}
+
+// channelMeans accumulates the mean of each target's output per channel
+// (axis 1) over every sample and position: running sums only, so memory
+// does not grow with the data.
+type channelMeans struct {
+	byOutput map[string]int // output name -> index in sums
+	sums     [][]float64
+	counts   []float64
+}
+
+func newChannelMeans(ts []rewrite.BiasTarget, output func(rewrite.BiasTarget) string) *channelMeans {
+	cm := &channelMeans{byOutput: map[string]int{}}
+	for i, t := range ts {
+		cm.byOutput[output(t)] = i
+		cm.sums = append(cm.sums, make([]float64, t.Channels))
+		cm.counts = append(cm.counts, 0)
+	}
+	return cm
+}
+
+func (cm *channelMeans) hook(value string, _ *graph.Node, t *tensor.Tensor) error {
+	i, ok := cm.byOutput[value]
+	if !ok || t.DType != tensor.Float {
+		return nil
+	}
+	c := len(cm.sums[i])
+	if len(t.Shape) < 2 || t.Shape[1] != c {
+		return fmt.Errorf("value %q: shape %v, want %d channels on axis 1", value, t.Shape, c)
+	}
+	d := t.Float32()
+	inner := t.Len() / (t.Shape[0] * c)
+	for k := 0; k < len(d); k += inner * c {
+		for ch := 0; ch < c; ch++ {
+			var s float64
+			for _, v := range d[k+ch*inner : k+(ch+1)*inner] {
+				s += float64(v)
+			}
+			cm.sums[i][ch] += s
+		}
+	}
+	cm.counts[i] += float64(t.Shape[0] * inner)
+	return nil
+}
+
+func (cm *channelMeans) mean(i int) []float64 {
+	out := make([]float64, len(cm.sums[i]))
+	for ch, s := range cm.sums[i] {
+		out[ch] = s / max(cm.counts[i], 1)
+	}
+	return out
+}
+
+// measure runs an engine for m over the calibration data with cm's hook.
+func (cm *channelMeans) measure(c *cli.Context, m *graph.Model, threads int) error {
+	eng, err := kernels.NewEngine(m, kernels.Options{Threads: threads})
+	if err != nil {
+		return err
+	}
+	r, err := calibrateOpenData(c, eng.Inputs(), recoverBatch(c, eng))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		in, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := eng.Run(in, cm.hook); err != nil {
+			return err
+		}
+	}
+}
+
+// correctBiases applies --bias-correction to the quantized model qp: the
+// mean per-channel error of each quantized Conv/Gemm output against the
+// float model (prepared) on the calibration data is subtracted from its
+// bias, one layer at a time in network order. Correcting a layer changes
+// the errors of those after it, so each is measured after all before it
+// are corrected: one run of the quantized model over the data per layer.
+// (Correcting all layers from one run was measured to overshoot: the
+// Fashion-MNIST MobileNetV2 fell from 35.7 to 27.0 dB.)
+func correctBiases(c *cli.Context, prepared, qp *onnx.ModelProto, _ *rewrite.Result, threads int) (*onnx.ModelProto, error) {
+	if c.String("data") == "" {
+		return nil, usagef("quantize: --bias-correction needs --data")
+	}
+	qm, err := graph.FromProto(qp)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := rewrite.BiasTargets(qm)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 {
+		fmt.Fprintf(c.App.ErrWriter, "quantize: --bias-correction: no quantized Conv/Gemm with a bias (QDQ format only)\n")
+		return qp, nil
+	}
+	fm, err := graph.FromProto(prepared)
+	if err != nil {
+		return nil, err
+	}
+	// The float model's node of the same name produces the reference.
+	floatOut := map[string]string{}
+	for _, n := range fm.Graph.Nodes {
+		if len(n.Outputs) > 0 && n.Outputs[0] != nil {
+			floatOut[n.Name] = n.Outputs[0].Name
+		}
+	}
+	var kept []rewrite.BiasTarget
+	for _, t := range targets {
+		if _, ok := floatOut[t.Node]; ok {
+			kept = append(kept, t)
+		}
+	}
+	targets = kept
+	ref := newChannelMeans(targets, func(t rewrite.BiasTarget) string { return floatOut[t.Node] })
+	if err := ref.measure(c, fm, threads); err != nil {
+		return nil, fmt.Errorf("float model: %w", err)
+	}
+	for i, t := range targets {
+		got := newChannelMeans(targets[i:i+1], func(t rewrite.BiasTarget) string { return t.Output })
+		if err := got.measure(c, qm, threads); err != nil {
+			return nil, fmt.Errorf("quantized model: %w", err)
+		}
+		want, have := ref.mean(i), got.mean(0)
+		delta := make([]float64, len(want))
+		for ch := range delta {
+			delta[ch] = have[ch] - want[ch]
+			if math.IsNaN(delta[ch]) || math.IsInf(delta[ch], 0) {
+				delta[ch] = 0
+			}
+		}
+		if err := rewrite.CorrectBias(qm, t.Node, delta); err != nil {
+			return nil, err
+		}
+	}
+	return qm.ToProto()
+}
