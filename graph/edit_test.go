@@ -221,8 +221,8 @@ func TestUniqueNameAcrossSubgraphs(t *testing.T) {
 	}{
 		{"fresh", "fresh"},
 		{"a", "a_1"},
-		{"t", "t_1"}, // defined only in the then-branch
-		{"e", "e_1"}, // defined only in the else-branch
+		{"t", "t_1"},         // defined only in the then-branch
+		{"e", "e_1"},         // defined only in the else-branch
 		{"Neg_t", "Neg_t_1"}, // a node name inside a subgraph
 		{"Relu_a", "Relu_a_1"},
 	}

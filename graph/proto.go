@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ptq-dev/ptq/onnxio/onnx"
 )
 
@@ -248,20 +250,37 @@ func (g *Graph) ToProto() (*onnx.GraphProto, error) {
 	}
 	// value_info keeps its order; entries follow the values' current types,
 	// so a pass that changes or forgets a type (nil) is reflected.
+	// An entry whose value still has the type read stays as it was, even
+	// without a type or repeated, so an untouched model comes back equal.
 	seen := map[string]bool{}
 	for _, vi := range g.proto.GetValueInfo() {
-		v := g.values[vi.GetName()]
-		if v == nil || v.Type == nil || seen[vi.GetName()] {
+		name := vi.GetName()
+		v := g.values[name]
+		if v == nil {
+			// Never defined anywhere: kept as read. Defined in an
+			// enclosing graph: kept while that value's type is the same.
+			// Otherwise a pass removed the value.
+			if outer := g.Value(name); !g.ns.used[name] || outer != nil && sameType(outer.Type, vi.GetType()) {
+				gp.ValueInfo = append(gp.ValueInfo, vi)
+			}
 			continue
 		}
-		seen[vi.GetName()] = true
-		if v.Type != vi.GetType() {
-			name := v.Name
-			vi = &onnx.ValueInfoProto{Name: &name, Type: v.Type, DocString: vi.DocString}
+		if sameType(v.Type, vi.GetType()) {
+			seen[name] = true
+			gp.ValueInfo = append(gp.ValueInfo, vi)
+			continue
 		}
-		gp.ValueInfo = append(gp.ValueInfo, vi)
+		if v.Type == nil || seen[name] {
+			continue
+		}
+		seen[name] = true
+		gp.ValueInfo = append(gp.ValueInfo, &onnx.ValueInfoProto{Name: &name, Type: v.Type, DocString: vi.DocString})
 	}
 	return gp, nil
+}
+
+func sameType(a, b *onnx.TypeProto) bool {
+	return a == b || a != nil && b != nil && proto.Equal(a, b)
 }
 
 func valueInfo(v *Value, orig *onnx.ValueInfoProto) *onnx.ValueInfoProto {
