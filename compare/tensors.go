@@ -125,6 +125,9 @@ func foldedRelu(float *graph.Graph, x *graph.Value) string {
 type TensorReport struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+	// Ref is the float model's tensor compared with ("" when none): the
+	// same name, or the output of a Relu folded into the range.
+	Ref string `json:"float_tensor,omitempty"`
 	// SQNR compares the float model's tensor with the quantized model's
 	// dequantized one: the error accumulated up to this point. NaN when the
 	// float model has no tensor of that name.
@@ -311,7 +314,7 @@ func Tensors(refModel, testModel *graph.Model, ref, test *kernels.Engine, data d
 		if c.elements == 0 && l.elements == 0 {
 			continue
 		}
-		tr := TensorReport{Name: p.Name, Kind: p.Kind, SQNR: math.NaN(), Cosine: math.NaN(), MaxAbs: math.NaN(), LocalSQNR: math.NaN()}
+		tr := TensorReport{Name: p.Name, Kind: p.Kind, Ref: p.Ref, SQNR: math.NaN(), Cosine: math.NaN(), MaxAbs: math.NaN(), LocalSQNR: math.NaN()}
 		if c.elements > 0 {
 			tr.SQNR, tr.Cosine, tr.MaxAbs = c.SQNR(), c.Cosine(), c.MaxAbs()
 		}
