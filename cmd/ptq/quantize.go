@@ -76,7 +76,6 @@ func quantizeCmd() *cli.Command {
 			&cli.Float64Flag{Name: "smoothquant", Usage: "migrate activation outliers of MatMul/Gemm inputs into the weights with this alpha (0.5 typical)"},
 			&cli.BoolFlag{Name: "external-data", Usage: "store large tensors in a .data file beside the output"},
 			&cli.StringFlag{Name: "report", Usage: "write an HTML report (summary, per-layer SQNR, activation histograms) to this file"},
-			&cli.StringFlag{Name: "report", Usage: "write an HTML report (summary, per-layer SQNR, activation histograms) to this file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		}, runDataFlags()...),
@@ -322,7 +321,6 @@ func quantizeAction(c *cli.Context) error {
 	sum := &summary{Model: model, Output: out, Mode: o.cfg.Mode.String(), Options: o.echo, Quantized: map[string]int{}}
 	var ranges map[string]calibrate.Range
 	var repStats *calibrate.Stats // for --report
-	var repStats *calibrate.Stats // for --report
 	if static {
 		sum.Method = o.method.String()
 		st, digest, err := quantizeStats(c, m, plan, o, threads)
@@ -330,7 +328,6 @@ func quantizeAction(c *cli.Context) error {
 			return err
 		}
 		sum.Samples, sum.DataDigest = st.Samples, digest
-		repStats = st
 		repStats = st
 		ranges, err = quantizeRanges(st, o)
 		if err != nil {
@@ -367,11 +364,6 @@ func quantizeAction(c *cli.Context) error {
 			return fmt.Errorf("quality check: %w", err)
 		}
 		sum.Eval = rep
-	}
-	if p := c.String("report"); p != "" {
-		if err := writeReport(c, p, sum, reportInputs{prepared, qp, repStats, ranges}, threads); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
 	}
 	if p := c.String("report"); p != "" {
 		if err := writeReport(c, p, sum, reportInputs{prepared, qp, repStats, ranges}, threads); err != nil {
