@@ -84,7 +84,9 @@ func inspectAction(c *cli.Context) error {
 		return err
 	}
 	ins := inspect(path, mp, m)
-	ins.External = onnxio.ExternalFiles(raw)
+	if files := onnxio.ExternalFiles(raw); files != nil {
+		ins.External = files // else keep [] rather than null
+	}
 	// Unsupported operators: the engine's own list (inspect_engine.go).
 	ins.Unsupported = inspectUnsupported(m)
 	if ins.Unsupported == nil {
