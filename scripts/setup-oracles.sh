@@ -10,6 +10,7 @@
 #                             exporting torchvision models and test models
 #     python3-pil, fonts-dejavu-core
 #                             rendering text images for PP-OCR calibration
+#     chromium                rendering the HTML report headless (report tests)
 #   npm packages (pinned in tools/ort/package-lock.json, installed into the
 #   git-ignored folder .oracles/ with --ignore-scripts):
 #     onnxruntime-node@1.30.0 ONNX Runtime, driven by tools/ort/*.mjs
@@ -20,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "setup-oracles: $*" >&2; }
 
 pkgs=(libonnx-testdata python3-onnx dataset-fashion-mnist python3-torch python3-torchvision
-	libopenblas0-pthread python3-pil python3-numpy fonts-dejavu-core)
+	libopenblas0-pthread python3-pil python3-numpy fonts-dejavu-core chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -20,6 +20,7 @@ const (
 	TorchOracle      = "torch"       // /usr/bin/python3 with torch, torchvision, numpy
 	FMNISTOracle     = "fmnist"      // Fashion-MNIST IDX files
 	PILOracle        = "pil"         // /usr/bin/python3 with PIL + numpy and the DejaVu fonts
+	ChromiumOracle   = "chromium"    // /usr/bin/chromium, headless, for rendering the HTML report
 )
 
 // checks maps each oracle to a probe that explains what is missing.
@@ -52,6 +53,7 @@ var checks = map[string]func() error{
 		}
 		return statAll("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 	}),
+	ChromiumOracle: sync.OnceValue(func() error { return statAll("/usr/bin/chromium") }),
 }
 
 // Available reports whether an oracle is installed, and if not, why.
