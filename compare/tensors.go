@@ -74,7 +74,7 @@ func Match(float, quant *graph.Graph) []Pair {
 				kind = Weight
 			}
 			p := Pair{Name: x.Name, Kind: kind, Ref: refOf(x.Name), Quant: x.Name, Dequant: dq.Outputs[0].Name}
-			if r := foldedRelu(float, x); r != "" {
+			if r := foldedRelu(float, x, dq.Outputs[0]); r != "" {
 				p.Ref, p.Relu = r, true
 			}
 			out = append(out, p)
@@ -101,9 +101,10 @@ func Match(float, quant *graph.Graph) []Pair {
 }
 
 // foldedRelu returns the output of the Relu that float applies to x when
-// the quantized model has no Relu reading x (it was folded into the range).
-func foldedRelu(float *graph.Graph, x *graph.Value) string {
-	for _, c := range x.Consumers {
+// the quantized model has no Relu reading x or its dequantized form deq (it
+// was folded into the range).
+func foldedRelu(float *graph.Graph, x, deq *graph.Value) string {
+	for _, c := range append(append([]*graph.Node(nil), x.Consumers...), deq.Consumers...) {
 		if c.OpType == "Relu" {
 			return ""
 		}
