@@ -205,8 +205,13 @@ func correctBiases(c *cli.Context, prepared, qp *onnx.ModelProto, _ *rewrite.Res
 		return nil, fmt.Errorf("float model: %w", err)
 	}
 	for i, t := range targets {
+		// Only the part of the model up to the target needs to run.
+		sub, err := truncated(qm, t.Output)
+		if err != nil {
+			return nil, err
+		}
 		got := newChannelMeans(targets[i:i+1], func(t rewrite.BiasTarget) string { return t.Output })
-		if err := got.measure(c, qm, threads); err != nil {
+		if err := got.measure(c, sub, threads); err != nil {
 			return nil, fmt.Errorf("quantized model: %w", err)
 		}
 		want, have := ref.mean(i), got.mean(0)
@@ -222,4 +227,24 @@ func correctBiases(c *cli.Context, prepared, qp *onnx.ModelProto, _ *rewrite.Res
 		}
 	}
 	return qm.ToProto()
+}
+
+// truncated returns a copy of m whose only output is the named value, with
+// the nodes that do not lead to it removed.
+func truncated(m *graph.Model, output string) (*graph.Model, error) {
+	p, err := m.ToProto()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := graph.FromProto(p)
+	if err != nil {
+		return nil, err
+	}
+	v := sub.Graph.Value(output)
+	if v == nil {
+		return nil, fmt.Errorf("no value %q", output)
+	}
+	sub.Graph.Outputs = []*graph.Value{v}
+	sub.Graph.RemoveDead()
+	return sub, nil
 }
