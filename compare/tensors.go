@@ -30,11 +30,12 @@ type Pair struct {
 	Ref     string // value of the float model ("" when it has none by that name)
 	Quant   string // float input of the QuantizeLinear ("" for stored integer weights)
 	Dequant string // output of the DequantizeLinear
-	// Relu is set when the float model applies a Relu to the tensor that
-	// the quantized model folded into the quantization range: the
-	// reference is then the Relu's output, and the local error is measured
-	// against relu(Quant).
-	Relu bool
+	// Clamped is set when the float model applies a Relu or Clip to the
+	// tensor that the quantized model folded into the quantization range:
+	// Ref is then the activation's output, and the local error is measured
+	// against Quant clamped to [Lo, Hi].
+	Clamped bool
+	Lo, Hi  float32
 }
 
 // Match finds the quantized tensors of quant's main graph: every
@@ -74,8 +75,8 @@ func Match(float, quant *graph.Graph) []Pair {
 				kind = Weight
 			}
 			p := Pair{Name: x.Name, Kind: kind, Ref: refOf(x.Name), Quant: x.Name, Dequant: dq.Outputs[0].Name}
-			if r := foldedRelu(float, x, dq.Outputs[0]); r != "" {
-				p.Ref, p.Relu = r, true
+			if r, lo, hi := foldedClamp(float, x, dq.Outputs[0]); r != "" {
+				p.Ref, p.Clamped, p.Lo, p.Hi = r, true, lo, hi
 			}
 			out = append(out, p)
 		case "DequantizeLinear":
@@ -100,26 +101,64 @@ func Match(float, quant *graph.Graph) []Pair {
 	return out
 }
 
-// foldedRelu returns the output of the Relu that float applies to x when
-// the quantized model has no Relu reading x or its dequantized form deq (it
-// was folded into the range).
-func foldedRelu(float *graph.Graph, x, deq *graph.Value) string {
+// foldedClamp finds the Relu or Clip that float applies to x when the
+// quantized model has none reading x or its dequantized form deq (it was
+// folded into the quantization range). It returns the activation's output
+// and its bounds, or "" when there is none.
+func foldedClamp(float *graph.Graph, x, deq *graph.Value) (string, float32, float32) {
+	inf := float32(math.Inf(1))
 	for _, c := range append(append([]*graph.Node(nil), x.Consumers...), deq.Consumers...) {
-		if c.OpType == "Relu" {
-			return ""
+		if c.OpType == "Relu" || c.OpType == "Clip" {
+			return "", 0, 0
 		}
 	}
 	if float == nil {
-		return ""
+		return "", 0, 0
 	}
 	fv := float.Value(x.Name)
 	if fv == nil || len(fv.Consumers) != 1 {
-		return ""
+		return "", 0, 0
 	}
-	if c := fv.Consumers[0]; c.OpType == "Relu" && len(c.Outputs) > 0 && c.Outputs[0] != nil {
-		return c.Outputs[0].Name
+	c := fv.Consumers[0]
+	if len(c.Outputs) == 0 || c.Outputs[0] == nil {
+		return "", 0, 0
 	}
-	return ""
+	switch c.OpType {
+	case "Relu":
+		return c.Outputs[0].Name, 0, inf
+	case "Clip":
+		lo, hi := -inf, inf
+		if len(c.Inputs) == 1 { // opset < 11: bounds are attributes
+			lo, hi = c.AttrFloat("min", lo), c.AttrFloat("max", hi)
+		}
+		for i, b := range []*float32{&lo, &hi} {
+			if len(c.Inputs) > i+1 && c.Inputs[i+1] != nil {
+				v, ok := scalarOf(c.Inputs[i+1])
+				if !ok {
+					return "", 0, 0
+				}
+				*b = v
+			}
+		}
+		return c.Outputs[0].Name, lo, hi
+	}
+	return "", 0, 0
+}
+
+// scalarOf reads a constant float scalar: an initializer or a Constant's output.
+func scalarOf(v *graph.Value) (float32, bool) {
+	tp := v.Initializer
+	if tp == nil && v.Producer != nil && v.Producer.OpType == "Constant" {
+		tp = v.Producer.AttrTensor("value")
+	}
+	if tp == nil {
+		return 0, false
+	}
+	t, err := onnxio.ToTensor(tp)
+	if err != nil || t.DType != tensor.Float || t.Len() != 1 {
+		return 0, false
+	}
+	return t.Float32()[0], true
 }
 
 // TensorReport is the quantization error of one quantized tensor.
@@ -220,9 +259,9 @@ func Tensors(refModel, testModel *graph.Model, ref, test *kernels.Engine, data d
 		to, err := test.Run(batch, func(name string, _ *graph.Node, t *tensor.Tensor) error {
 			if is := byQuant[name]; len(is) > 0 {
 				keep(quantIn, name, t)
-				if q := quantIn[name]; q != nil && pairs[is[0]].Relu {
-					for i, v := range q.Float32() {
-						q.Float32()[i] = max(v, 0)
+				if p := pairs[is[0]]; p.Clamped && quantIn[name] != nil {
+					for i, v := range quantIn[name].Float32() {
+						quantIn[name].Float32()[i] = min(max(v, p.Lo), p.Hi)
 					}
 				}
 			}

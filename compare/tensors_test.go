@@ -78,6 +78,20 @@ func TestMatch(t *testing.T) {
 			want:  []string{"a activation y a y true"},
 		},
 		{
+			name:  "folded Clip (Relu6)",
+			float: []string{"Mul(x,x)->a", "Clip(a,lo,hi)->y"},
+			quan:  []string{"Mul(x,x)->a", "QuantizeLinear(a,s,zp)->aq", "DequantizeLinear(aq,s,zp)->y"},
+			inits: []*onnx.TensorProto{s, zp},
+			want:  []string{"a activation y a y true"},
+		},
+		{
+			name:  "Clip kept in the quantized model is not folded",
+			float: []string{"Mul(x,x)->a", "Clip(a,lo,hi)->y"},
+			quan:  []string{"Mul(x,x)->a", "QuantizeLinear(a,s,zp)->aq", "DequantizeLinear(aq,s,zp)->ad", "Clip(ad,lo,hi)->y"},
+			inits: []*onnx.TensorProto{s, zp, floats("lo", nil, 0), floats("hi", nil, 6)},
+			want:  []string{"a activation a a ad false"},
+		},
+		{
 			name:  "other tool's names: no float counterpart",
 			float: []string{"Relu(x)->y"},
 			quan:  []string{"Relu(x)->r", "QuantizeLinear(r,s,zp)->rq", "DequantizeLinear(rq,s,zp)->y"},
@@ -108,11 +122,11 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fm := model(t, tc.float, "y", 1, w)
+			fm := model(t, tc.float, "y", 1, w, floats("lo", nil, 0), floats("hi", nil, 6))
 			qm := model(t, tc.quan, "y", 1, tc.inits...)
 			var got []string
 			for _, p := range Match(fm.Graph, qm.Graph) {
-				got = append(got, fmt.Sprintf("%s %s %s %s %s %v", p.Name, p.Kind, p.Ref, p.Quant, p.Dequant, p.Relu))
+				got = append(got, fmt.Sprintf("%s %s %s %s %s %v", p.Name, p.Kind, p.Ref, p.Quant, p.Dequant, p.Clamped))
 			}
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
