@@ -136,14 +136,16 @@ func loadExternal(m *onnx.ModelProto, dir string) error {
 	})
 }
 
-// writeExternal writes the raw data of every large tensor to the data file
-// beside path and points the tensors at it. It returns a function that puts
-// the tensors back as they were, so Save leaves the caller's model intact.
-func writeExternal(path string, m *onnx.ModelProto, opts SaveOptions) (func(), error) {
+// writeExternal writes the raw data of every large tensor to a temporary
+// file beside the data file and points the tensors at the data file. It
+// returns a function that puts the tensors back as they were, so Save leaves
+// the caller's model intact, and the temporary file's path: Save renames it
+// into place only once the model itself is written.
+func writeExternal(path string, m *onnx.ModelProto, opts SaveOptions) (func(), string, error) {
 	dataPath := filepath.Join(filepath.Dir(path), opts.DataFile)
 	f, err := os.CreateTemp(filepath.Dir(dataPath), "."+filepath.Base(dataPath)+".tmp*")
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("writing external data %s: %w", dataPath, err)
 	}
 	tmp := f.Name()
 	type saved struct {
@@ -192,15 +194,12 @@ func writeExternal(path string, m *onnx.ModelProto, opts SaveOptions) (func(), e
 	if err == nil {
 		err = os.Chmod(tmp, 0o644)
 	}
-	if err == nil {
-		err = os.Rename(tmp, dataPath)
-	}
 	if err != nil {
 		restore()
 		os.Remove(tmp)
-		return nil, fmt.Errorf("writing external data %s: %w", dataPath, err)
+		return nil, "", fmt.Errorf("writing external data %s: %w", dataPath, err)
 	}
-	return restore, nil
+	return restore, tmp, nil
 }
 
 func kv(k, v string) *onnx.StringStringEntryProto {

@@ -82,32 +82,73 @@ func Save(path string, m *onnx.ModelProto, opts SaveOptions) error {
 	if opts.DataFile == "" {
 		opts.DataFile = filepath.Base(path) + ".data"
 	}
-	var restore func()
-	if opts.ExternalData {
-		var err error
-		restore, err = writeExternal(path, m, opts)
+	if !opts.ExternalData {
+		b, err := marshalModel(path, m)
 		if err != nil {
 			return err
 		}
-		defer restore()
+		return WriteFileAtomic(path, b)
 	}
+	restore, dataTmp, err := writeExternal(path, m, opts)
+	if err != nil {
+		return err
+	}
+	defer restore()
+	defer os.Remove(dataTmp) // a no-op once renamed
+	b, err := marshalModel(path, m)
+	if err != nil {
+		return err
+	}
+	// Both files are complete in temporaries before either takes its name:
+	// the data first, so the new model never points at missing data.
+	tmp, err := writeTemp(path, b)
+	if err != nil {
+		return err
+	}
+	dataPath := filepath.Join(filepath.Dir(path), opts.DataFile)
+	if err := os.Rename(dataTmp, dataPath); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing external data %s: %w", dataPath, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		os.Remove(dataPath)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func marshalModel(path string, m *onnx.ModelProto) ([]byte, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("%s: encoding model: %w", path, err)
+		return nil, fmt.Errorf("%s: encoding model: %w", path, err)
 	}
 	if len(b) > MaxProtoSize {
-		return fmt.Errorf("%s: model protobuf is %d bytes, over the 2 GB limit even with external data", path, len(b))
+		return nil, fmt.Errorf("%s: model protobuf is %d bytes, over the 2 GB limit even with external data", path, len(b))
 	}
-	return WriteFileAtomic(path, b)
+	return b, nil
 }
 
 // WriteFileAtomic writes data to a temporary file beside path and renames it
 // into place.
 func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := writeTemp(path, data)
 	if err != nil {
 		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeTemp writes data to a new temporary file beside path and returns its
+// name; on failure nothing is left behind.
+func writeTemp(path string, data []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -117,14 +158,11 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err == nil {
 		err = os.Chmod(tmp, 0o644)
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
+		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
-	return nil
+	return tmp, nil
 }
 
 // ForEachTensor calls fn for every TensorProto in the model: initializers,
