@@ -75,6 +75,11 @@ func Match(float, quant *graph.Graph) []Pair {
 				kind = Weight
 			}
 			p := Pair{Name: x.Name, Kind: kind, Ref: refOf(x.Name), Quant: x.Name, Dequant: dq.Outputs[0].Name}
+			if p.Ref == "" {
+				// A graph output keeps its name on the DequantizeLinear
+				// (ptq renames the float tensor to NAME_float).
+				p.Ref = refOf(p.Dequant)
+			}
 			if r, lo, hi := foldedClamp(float, x, dq.Outputs[0]); r != "" {
 				p.Ref, p.Clamped, p.Lo, p.Hi = r, true, lo, hi
 			}

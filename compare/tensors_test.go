@@ -94,9 +94,16 @@ func TestMatch(t *testing.T) {
 		{
 			name:  "other tool's names: no float counterpart",
 			float: []string{"Relu(x)->y"},
-			quan:  []string{"Relu(x)->r", "QuantizeLinear(r,s,zp)->rq", "DequantizeLinear(rq,s,zp)->y"},
+			quan:  []string{"Relu(x)->r", "QuantizeLinear(r,s,zp)->rq", "DequantizeLinear(rq,s,zp)->rd", "Identity(rd)->y"},
 			inits: []*onnx.TensorProto{s, zp},
-			want:  []string{"r activation  r y false"},
+			want:  []string{"r activation  r rd false"},
+		},
+		{
+			name:  "renamed graph output: the float output has the DequantizeLinear's name",
+			float: []string{"Relu(x)->y"},
+			quan:  []string{"Relu(x)->y_float", "QuantizeLinear(y_float,s,zp)->yq", "DequantizeLinear(yq,s,zp)->y"},
+			inits: []*onnx.TensorProto{s, zp},
+			want:  []string{"y_float activation y y_float y false"},
 		},
 		{
 			name:  "stored int weight W_quantized vs float W",
