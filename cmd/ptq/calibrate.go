@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/ptq-dev/ptq/calibrate"
 	"github.com/ptq-dev/ptq/dataset"
@@ -97,14 +94,8 @@ func calibrateAction(c *cli.Context) error {
 		debug.SetGCPercent(runGCPercent)
 	}
 	opts := calibrate.RunOptions{Needs: needs, Granularity: gran, Shard: shard, Shards: shards, Model: filepath.Base(model)}
-	if f, ok := c.App.ErrWriter.(*os.File); ok && !c.Bool("quiet") && term.IsTerminal(int(f.Fd())) {
-		opts.Progress = f
-	}
-	parent := c.Context
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt)
+	opts.Progress = progressWriter(c)
+	ctx, stop := interruptible(c)
 	defer stop()
 	st, err := calibrate.Run(ctx, e, r, opts)
 	if err != nil {

@@ -79,18 +79,11 @@ func newFallback(c *cli.Context, prepared *onnx.ModelProto, threads int) (*fallb
 	if path == "" {
 		return nil, usagef("quantize: --min-sqnr and --max-drop need samples: give --data or --eval-data")
 	}
-	opts := dataset.Options{Batch: 1, Samples: c.Int("sensitivity-samples"), Layout: c.String("layout"), Channels: c.String("channels")}
-	if s := c.String("image-size"); s != "" {
-		if opts.ImageSize, err = runParseSize(s); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Mean, err = runParseFloats("mean", c.String("mean")); err != nil {
+	opts, err := runDataOptions(c, 1)
+	if err != nil {
 		return nil, err
 	}
-	if opts.Std, err = runParseFloats("std", c.String("std")); err != nil {
-		return nil, err
-	}
+	opts.Samples = c.Int("sensitivity-samples")
 	r, err := dataset.Open(path, runDatasetInputs(eng.Inputs()), opts)
 	if err != nil {
 		return nil, err

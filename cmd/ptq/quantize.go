@@ -379,6 +379,24 @@ func quantizeAction(c *cli.Context) error {
 	return nil
 }
 
+// progressWriter is where a progress bar goes: stderr when it is a
+// terminal and --quiet is not given, else nowhere.
+func progressWriter(c *cli.Context) io.Writer {
+	if f, ok := c.App.ErrWriter.(*os.File); ok && !c.Bool("quiet") && term.IsTerminal(int(f.Fd())) {
+		return f
+	}
+	return nil
+}
+
+// interruptible is the command's context, cancelled by Ctrl-C.
+func interruptible(c *cli.Context) (context.Context, context.CancelFunc) {
+	parent := c.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	return signal.NotifyContext(parent, os.Interrupt)
+}
+
 // buildQuantized quantizes a fresh copy of the prepared model with the given
 // ranges, so that the fallback search can try many configurations.
 func buildQuantized(prepared *onnx.ModelProto, cfg rewrite.Config, ranges map[string]calibrate.Range) (*onnx.ModelProto, *rewrite.Result, error) {
@@ -451,14 +469,10 @@ func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *option
 		values[name] = calibrate.Granularity{}
 	}
 	opts := calibrate.RunOptions{Values: values, Needs: o.method.Needs(), Model: filepath.Base(c.Args().First())}
-	if f, ok := c.App.ErrWriter.(*os.File); ok && !c.Bool("quiet") && !c.Bool("json") && term.IsTerminal(int(f.Fd())) {
-		opts.Progress = f
+	if !c.Bool("json") {
+		opts.Progress = progressWriter(c)
 	}
-	parent := c.Context
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt)
+	ctx, stop := interruptible(c)
 	defer stop()
 	st, err := calibrate.Run(ctx, eng, r, opts)
 	if err != nil {
@@ -560,18 +574,11 @@ func quantizeEval(c *cli.Context, model string, qp *onnx.ModelProto, threads int
 	if !runSymbolicBatch(ref.Inputs()) {
 		batch = 1
 	}
-	opts := dataset.Options{Batch: max(batch, 1), Samples: c.Int("eval-samples"), Layout: c.String("layout"), Channels: c.String("channels")}
-	if s := c.String("image-size"); s != "" {
-		if opts.ImageSize, err = runParseSize(s); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Mean, err = runParseFloats("mean", c.String("mean")); err != nil {
+	opts, err := runDataOptions(c, max(batch, 1))
+	if err != nil {
 		return nil, err
 	}
-	if opts.Std, err = runParseFloats("std", c.String("std")); err != nil {
-		return nil, err
-	}
+	opts.Samples = c.Int("eval-samples")
 	r, err := dataset.Open(path, runDatasetInputs(ref.Inputs()), opts)
 	if err != nil {
 		return nil, err
