@@ -68,7 +68,7 @@ func sqnrChart(ts []compare.TensorReport) (string, error) {
 	p := plot.New()
 	p.X.Label.Text = "SQNR (dB)"
 	p.X.Min = 0
-	p.X.Max = top * 1.05
+	p.X.Max = top * 1.25 // room for the legend
 	p.Add(plotter.NewGrid())
 	barH := vg.Points(11)
 	for _, s := range []struct {

@@ -11,6 +11,8 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/ptq-dev/ptq/calibrate"
@@ -114,6 +116,7 @@ func Write(w io.Writer, p *Page) error {
 		}
 		v.Samples = e.Samples
 	}
+	v.Reasons = reasons(p.Float)
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, v); err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -131,6 +134,12 @@ type view struct {
 	Tensors  []tensorView
 	Outputs  []Row
 	Samples  int
+	Reasons  []reasonView
+}
+
+type reasonView struct {
+	Count          int
+	OpType, Reason string
 }
 
 type histView struct {
@@ -182,14 +191,42 @@ th{background:#f5f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 {{range .Outputs}}<tr><th>{{.Key}}</th><td>{{.Value}}</td></tr>{{end}}</table>
 {{if .Samples}}<p class="note">Quality measured in ptq's engine on {{.Samples}} evaluation samples, float model vs quantized model.</p>{{end}}
 {{if .Float}}<h2>Left in float ({{len .Float}})</h2>
-<table><tr><th>node</th><th>op</th><th>reason</th></tr>{{range .Float}}<tr><td>{{.Node}}</td><td>{{.OpType}}</td><td>{{.Reason}}</td></tr>{{end}}</table>{{end}}
+<table><tr><th>nodes</th><th>op</th><th>reason</th></tr>{{range .Reasons}}<tr><td class="num">{{.Count}}</td><td>{{.OpType}}</td><td>{{.Reason}}</td></tr>{{end}}</table>
+<details><summary>Every node ({{len .Float}})</summary>
+<table><tr><th>node</th><th>op</th><th>reason</th></tr>{{range .Float}}<tr><td>{{.Node}}</td><td>{{.OpType}}</td><td>{{.Reason}}</td></tr>{{end}}</table></details>{{end}}
 {{if .Chart}}<h2>Per-layer SQNR</h2>
 <p class="note">SQNR of each quantized tensor against the float model's (dB, higher is better), worst first; tensors without a float counterpart show the error their own quantization adds.</p>
 <figure>{{.Chart}}</figure>
 <details><summary>Table ({{len .Tensors}} tensors)</summary>
 <table><tr><th>tensor</th><th>kind</th><th>float tensor</th><th>SQNR dB</th><th>local SQNR dB</th></tr>{{range .Tensors}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{.Ref}}</td><td class="num">{{.SQNR}}</td><td class="num">{{.Local}}</td></tr>{{end}}</table></details>{{end}}
+{{if and (not .Hists) .Chart}}<h2>Activation histograms</h2>
+<p class="note">No histograms: the range method collected none (histogram methods: mse, entropy, percentile, aciq-*).</p>{{end}}
 {{if .Hists}}<h2>Activation histograms</h2>
 <p class="note">Calibration histogram of each quantized activation (log scale), with the clipping range chosen (red). {{if .Omitted}}Showing the {{.MaxHists}} worst by SQNR; {{.Omitted}} more not drawn.{{end}}</p>
 <div class="grid">{{range .Hists}}<div class="card"><h3>{{.Name}}</h3><p>{{if .HasRange}}range [{{.Lo}}, {{.Hi}}]{{end}} · SQNR {{.SQNR}} dB</p>{{.SVG}}</div>{{end}}</div>{{end}}
 </body></html>
 `))
+
+// quoted matches the tensor names inside reasons, left out when grouping.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// reasons groups the float nodes by op type and reason (tensor names left
+// out), most frequent first: a big model leaves hundreds of nodes in float
+// for a handful of reasons.
+func reasons(fs []FloatNode) []reasonView {
+	idx := map[[2]string]int{}
+	var out []reasonView
+	for _, f := range fs {
+		f.Reason = quoted.ReplaceAllString(f.Reason, "…")
+		k := [2]string{f.OpType, f.Reason}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, reasonView{OpType: f.OpType, Reason: f.Reason})
+		}
+		out[i].Count++
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out
+}

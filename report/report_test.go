@@ -44,7 +44,7 @@ func TestWrite(t *testing.T) {
 		wantChart  bool
 		wantInText []string
 	}{
-		{"small", page(3, 0), 3, "", "act_000", true, []string{"no rule for Softmax", "31.50 dB", "float 90.00% → quantized 87.50%", "conv.weight"}},
+		{"small", page(3, 0), 3, "", "act_000", true, []string{"no rule for Softmax", "31.50 dB", "float 90.00% → quantized 87.50%", "conv.weight", "Every node (1)"}},
 		{"capped, worst first", page(10, 4), 4, "Showing the 4 worst by SQNR; 6 more not drawn.", "act_000", true, nil},
 		{"no tensors compared", &Page{Title: "t", Summary: []Row{{"mode", "weight-only"}}}, 0, "", "", false, []string{"weight-only"}},
 	}
@@ -104,6 +104,27 @@ func TestHistogramRange(t *testing.T) {
 		}
 		if n := strings.Count(svg, "stroke-dasharray"); n != tc.lines {
 			t.Errorf("range %v: %d dashed lines, want %d", tc.have, n, tc.lines)
+		}
+	}
+}
+
+func TestReasons(t *testing.T) {
+	tests := []struct {
+		in   []FloatNode
+		want string
+	}{
+		{nil, ""},
+		{[]FloatNode{{"a", "Add", "r1"}, {"b", "Mul", "r2"}, {"c", "Mul", "r2"}, {"d", "Add", "r3"}}, "2 Mul r2|1 Add r1|1 Add r3"},
+		{[]FloatNode{{"a", "Add", "r1"}, {"b", "Mul", "r1"}}, "1 Add r1|1 Mul r1"},
+		{[]FloatNode{{"a", "Add", `input "x" is not quantized`}, {"b", "Add", `input "y" is not quantized`}}, "2 Add input … is not quantized"},
+	}
+	for _, tc := range tests {
+		var got []string
+		for _, r := range reasons(tc.in) {
+			got = append(got, fmt.Sprintf("%d %s %s", r.Count, r.OpType, r.Reason))
+		}
+		if g := strings.Join(got, "|"); g != tc.want {
+			t.Errorf("reasons(%v) = %q, want %q", tc.in, g, tc.want)
 		}
 	}
 }
