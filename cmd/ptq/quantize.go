@@ -231,6 +231,7 @@ func quantizeOptions(c *cli.Context) (*options, error) {
 		"activation_type": o.cfg.ActivationType.String(), "symmetric_activations": o.cfg.SymmetricActivations,
 		"reduce_range": o.cfg.ReduceRange, "block_size": o.cfg.BlockSize, "op_types": o.cfg.OpTypes,
 		"exclude_op_types": o.cfg.ExcludeOpTypes, "exclude_nodes": o.cfg.ExcludeNodes,
+		"cle": c.Bool("cle"), "bias_correction": c.Bool("bias-correction"), "smoothquant": c.Float64("smoothquant"),
 	}
 	return o, nil
 }
