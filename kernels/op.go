@@ -6,9 +6,9 @@ package kernels
 import (
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/kernels/sgemm"
 	"github.com/ptq-dev/ptq/tensor"
 )
 
@@ -59,36 +59,16 @@ func (c *Context) NewTensor(dt tensor.DType, shape ...int) *tensor.Tensor {
 }
 
 // Parallel splits [0, n) into at most c.Threads contiguous chunks and runs
-// fn on each, waiting for all. Each chunk is at least grain long so tiny
-// loops stay on one goroutine.
+// fn on each, waiting for all. Chunks are whole multiples of grain (except
+// the last) so tiny loops stay on one goroutine. It shares the GEMM's
+// spinning helpers: starting a goroutine per call costs a wake-up (about
+// 100 µs on a virtual machine), which is the whole budget of a small op.
 func (c *Context) Parallel(n, grain int, fn func(lo, hi int)) {
 	t := 1
 	if c != nil && c.Threads > 1 {
 		t = c.Threads
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	if m := (n + grain - 1) / grain; m < t {
-		t = m
-	}
-	if t <= 1 {
-		if n > 0 {
-			fn(0, n)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + t - 1) / t
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
-	}
-	wg.Wait()
+	sgemm.Parallel(n, grain, t, fn)
 }
 
 type opKey struct{ domain, opType string }
