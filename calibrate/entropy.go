@@ -54,6 +54,14 @@ func (m Entropy) Range(s *Summary, t Target) (Range, error) {
 		levels = levelsOnPositiveSide(s, t) + 1
 	}
 	counts, base, w := s.Hist.folded()
+	// Exact zeros (half of a ReLU's output) are represented exactly by the
+	// zero point whatever the threshold. Left in, their spike dominates the
+	// divergence, which then favours thresholds so small that the chunk
+	// holding the spike stays narrow: post-ReLU ranges came out at a
+	// quarter of their sensible size.
+	if base == 0 && len(counts) > 0 {
+		counts[0] = math.Max(0, counts[0]-float64(s.Zeros))
+	}
 	h := resample(counts, base, w, amax, nb)
 	i := klThreshold(h, levels)
 	T := float32(float64(i) * amax / float64(nb))

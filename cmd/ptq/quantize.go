@@ -330,7 +330,11 @@ func quantizeAction(c *cli.Context) error {
 		}
 		sum.Samples, sum.DataDigest = st.Samples, digest
 		repStats = st
-		ranges, err = quantizeRanges(st, o)
+		inputs := map[string]bool{}
+		for _, v := range m.Graph.Inputs {
+			inputs[v.Name] = true
+		}
+		ranges, err = quantizeRanges(st, o, inputs)
 		if err != nil {
 			return err
 		}
@@ -485,11 +489,19 @@ func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *option
 	return st, dataset.Digest(r), nil
 }
 
-func quantizeRanges(st *calibrate.Stats, o *options) (map[string]calibrate.Range, error) {
+// quantizeRanges applies the method to every tensor but the model's inputs,
+// which keep their whole range: preprocessing already bounds them, and their
+// histograms (an image's background, a padding value) have spikes away from
+// zero that make clipping methods cut real values.
+func quantizeRanges(st *calibrate.Stats, o *options, inputs map[string]bool) (map[string]calibrate.Range, error) {
 	target := calibrate.Target{Type: o.cfg.ActivationType, Symmetric: o.cfg.SymmetricActivations}
 	ranges := map[string]calibrate.Range{}
 	for _, name := range st.Names() {
-		rs, err := st.Tensors[name].Ranges(o.method, target)
+		method := o.method
+		if inputs[name] {
+			method = calibrate.MinMax{}
+		}
+		rs, err := st.Tensors[name].Ranges(method, target)
 		if errors.Is(err, calibrate.ErrNoData) {
 			continue // never reached: the node stays float, and says why
 		}
