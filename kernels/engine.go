@@ -23,6 +23,12 @@ type Options struct {
 	// AllowNaN accepts NaN in float inputs. By default Run rejects them: a
 	// NaN in calibration data silently poisons every range computed from it.
 	AllowNaN bool
+
+	// Fuse folds each Relu or constant-bound Clip into the Conv or Gemm
+	// before it when nothing else reads the Conv's output (see
+	// engine_fuse.go). A hook then never sees that pre-activation tensor,
+	// so calibration must leave Fuse off; plain inference gains speed.
+	Fuse bool
 }
 
 // ErrUnsupported is wrapped by builders for operator versions or attribute
@@ -85,6 +91,7 @@ type Engine struct {
 	model    *graph.Model
 	threads  int
 	allowNaN bool
+	fuse     bool
 	main     *enginePlan
 	plans    map[*graph.Graph]*enginePlan // every subgraph, by identity
 	pool     *enginePool
@@ -109,7 +116,10 @@ type engineStep struct {
 	op   Op
 	in   []string // "" where an optional input is absent
 	out  []string // "" where an optional output is absent
-	free []string // values defined in this graph whose last use is this step
+	// producer is the node the hook is told produced out: node itself, or
+	// the activation fused into it.
+	producer *graph.Node
+	free     []string // values defined in this graph whose last use is this step
 }
 
 // NewEngine plans m for running. It fails when any node cannot be built,
@@ -118,7 +128,7 @@ func NewEngine(m *graph.Model, opts Options) (*Engine, error) {
 	if m == nil || m.Graph == nil {
 		return nil, errors.New("kernels: nil model")
 	}
-	e := &Engine{model: m, threads: opts.Threads, allowNaN: opts.AllowNaN, plans: map[*graph.Graph]*enginePlan{}, pool: newEnginePool()}
+	e := &Engine{model: m, threads: opts.Threads, allowNaN: opts.AllowNaN, fuse: opts.Fuse, plans: map[*graph.Graph]*enginePlan{}, pool: newEnginePool()}
 	if e.threads <= 0 {
 		e.threads = runtime.GOMAXPROCS(0)
 	}
@@ -333,14 +343,29 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 	for _, v := range g.Inputs {
 		defined[v.Name] = true
 	}
+	var fusions map[*graph.Node]engineFusion
+	if e.fuse {
+		fusions = e.fusions(g, opsets, p.outputs)
+	}
+	skip := map[*graph.Node]bool{} // activations fused into an earlier step
 	lastUse := map[string]int{}
-	for i, n := range order {
-		s := engineStep{node: n}
+	for _, n := range order {
+		if skip[n] {
+			continue
+		}
+		i := len(p.steps)
+		s := engineStep{node: n, producer: n}
 		op, err := buildNode(n, opsets.of(n.Domain))
 		if err != nil {
 			*errs = append(*errs, err)
 		}
 		s.op = op
+		outs := n.Outputs
+		if f, ok := fusions[n]; ok && op != nil && fuseActivation(op, f.a) {
+			skip[f.act] = true
+			s.producer = f.act
+			outs = f.act.Outputs
+		}
 		for _, v := range n.Inputs {
 			name := ""
 			if v != nil {
@@ -348,7 +373,7 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 			}
 			s.in = append(s.in, name)
 		}
-		for _, v := range n.Outputs {
+		for _, v := range outs {
 			name := ""
 			if v != nil && v.Name != "" {
 				name = v.Name
@@ -383,6 +408,9 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 	// Names read but not defined here come from the enclosing scopes.
 	seen := map[string]bool{}
 	for _, n := range order {
+		if skip[n] {
+			continue
+		}
 		for _, name := range e.reads(n) {
 			if !defined[name] && !seen[name] {
 				seen[name] = true
@@ -612,7 +640,7 @@ func (e *Engine) runPlan(p *enginePlan, parent *engineFrame, byName map[string]*
 				continue
 			}
 			if hook != nil {
-				if err := hook(name, s.node, out[i]); err != nil {
+				if err := hook(name, s.producer, out[i]); err != nil {
 					return nil, fmt.Errorf("hook on %q: %w", name, err)
 				}
 			}

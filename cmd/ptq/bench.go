@@ -54,7 +54,7 @@ func benchAction(c *cli.Context) error {
 		return usagef("bench: --iters %d --warmup %d: want at least 1 timed run and no negative warm-up", iters, warmup)
 	}
 	path := c.Args().First()
-	e, threads, err := runLoadEngine(path, c.Int("threads"))
+	e, threads, err := runLoadEngineFused(path, c.Int("threads"))
 	if err != nil {
 		return err
 	}

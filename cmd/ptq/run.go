@@ -40,9 +40,21 @@ func runCmd() *cli.Command {
 	}
 }
 
-// runLoadEngine loads and plans a model; threads 0 means all cores. It
-// returns the thread count used.
+// runLoadEngine loads and plans a model for observing every tensor it
+// produces (calibration, checks); threads 0 means all cores. It returns the
+// thread count used.
 func runLoadEngine(path string, threads int) (*kernels.Engine, int, error) {
+	return runLoadEngineOpts(path, kernels.Options{Threads: threads})
+}
+
+// runLoadEngineFused plans a model for inference only: activations are
+// fused into the Conv or Gemm before them, so a hook would not see the
+// pre-activation tensors.
+func runLoadEngineFused(path string, threads int) (*kernels.Engine, int, error) {
+	return runLoadEngineOpts(path, kernels.Options{Threads: threads, Fuse: true})
+}
+
+func runLoadEngineOpts(path string, opts kernels.Options) (*kernels.Engine, int, error) {
 	mp, err := onnxio.Load(path)
 	if err != nil {
 		return nil, 0, err
@@ -51,14 +63,14 @@ func runLoadEngine(path string, threads int) (*kernels.Engine, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
+	if opts.Threads <= 0 {
+		opts.Threads = runtime.GOMAXPROCS(0)
 	}
-	e, err := kernels.NewEngine(m, kernels.Options{Threads: threads})
+	e, err := kernels.NewEngine(m, opts)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return e, threads, nil
+	return e, opts.Threads, nil
 }
 
 func runAction(c *cli.Context) error {
@@ -72,7 +84,7 @@ func runAction(c *cli.Context) error {
 	if batch < 1 {
 		return usagef("run: --batch %d, want at least 1", batch)
 	}
-	e, _, err := runLoadEngine(c.Args().First(), c.Int("threads"))
+	e, _, err := runLoadEngineFused(c.Args().First(), c.Int("threads"))
 	if err != nil {
 		return err
 	}
