@@ -330,11 +330,7 @@ func quantizeAction(c *cli.Context) error {
 		}
 		sum.Samples, sum.DataDigest = st.Samples, digest
 		repStats = st
-		inputs := map[string]bool{}
-		for _, v := range m.Graph.Inputs {
-			inputs[v.Name] = true
-		}
-		ranges, err = quantizeRanges(st, o, inputs)
+		ranges, err = quantizeRanges(st, o, wholeRange(m))
 		if err != nil {
 			return err
 		}
@@ -400,6 +396,18 @@ func interruptible(c *cli.Context) (context.Context, context.CancelFunc) {
 		parent = context.Background()
 	}
 	return signal.NotifyContext(parent, os.Interrupt)
+}
+
+// wholeRange names the tensors calibrated by their whole [min, max] whatever
+// the method: the model's inputs. Preprocessing already bounds them, and
+// spikes away from zero (an image's background) make clipping methods cut
+// real values.
+func wholeRange(m *graph.Model) map[string]bool {
+	whole := map[string]bool{}
+	for _, v := range m.Graph.Inputs {
+		whole[v.Name] = true
+	}
+	return whole
 }
 
 // buildQuantized quantizes a fresh copy of the prepared model with the given
@@ -489,16 +497,14 @@ func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *option
 	return st, dataset.Digest(r), nil
 }
 
-// quantizeRanges applies the method to every tensor but the model's inputs,
-// which keep their whole range: preprocessing already bounds them, and their
-// histograms (an image's background, a padding value) have spikes away from
-// zero that make clipping methods cut real values.
-func quantizeRanges(st *calibrate.Stats, o *options, inputs map[string]bool) (map[string]calibrate.Range, error) {
+// quantizeRanges applies the method to every tensor but those that keep
+// their whole range (see wholeRange).
+func quantizeRanges(st *calibrate.Stats, o *options, whole map[string]bool) (map[string]calibrate.Range, error) {
 	target := calibrate.Target{Type: o.cfg.ActivationType, Symmetric: o.cfg.SymmetricActivations}
 	ranges := map[string]calibrate.Range{}
 	for _, name := range st.Names() {
 		method := o.method
-		if inputs[name] {
+		if whole[name] {
 			method = calibrate.MinMax{}
 		}
 		rs, err := st.Tensors[name].Ranges(method, target)
