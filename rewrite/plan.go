@@ -365,20 +365,17 @@ func (p *Plan) visitClamp(n *graph.Node) {
 		return
 	}
 	y := n.Outputs[0]
+	// A clamp that cannot be folded still runs between quantized tensors:
+	// quantized with its own output range, it keeps the ops after it
+	// (MaxPool, Reshape ...) quantized too.
+	kept := Rule{Kind: Arithmetic, Activations: []int{0}, Weight: -1, Bias: -1, Outputs: []int{0}, InputsQuantized: true}
 	switch {
-	case p.cfg.SymmetricActivations:
-		p.skip(n, "kept: symmetric activations cannot clamp at zero by saturation")
-		return
-	case len(x.Consumers) != 1 || x.Graph.IsOutput(x):
-		p.skip(n, "kept: the input has other readers")
-		return
-	case y.Graph.IsOutput(y):
-		p.skip(n, "kept: its output is a graph output")
-		return
-	case x.Graph != n.Graph:
-		return
-	case !clampLowNonPositive(n):
-		p.skip(n, "kept: the clamp's lower bound is above zero")
+	case p.cfg.SymmetricActivations,
+		len(x.Consumers) != 1 || x.Graph.IsOutput(x),
+		y.Graph.IsOutput(y),
+		x.Graph != n.Graph,
+		!clampLowNonPositive(n):
+		p.visitArithmetic(n, kept)
 		return
 	}
 	a := p.acts[x]

@@ -14,6 +14,7 @@ import (
 	"github.com/ptq-dev/ptq/kernels"
 	"github.com/ptq-dev/ptq/onnxio"
 	"github.com/ptq-dev/ptq/onnxio/onnx"
+	"github.com/ptq-dev/ptq/quant"
 	"github.com/ptq-dev/ptq/rewrite"
 	"github.com/ptq-dev/ptq/tensor"
 )
@@ -475,6 +476,34 @@ func TestQOperatorGemm(t *testing.T) {
 	}
 	if got := count(m, "QGemm"); got != 1 {
 		t.Errorf("%d QGemm, want 1", got)
+	}
+	if sqnr := modelSQNR(t, mp, m); sqnr < 25 {
+		t.Errorf("SQNR %.1f dB, want at least 25", sqnr)
+	}
+}
+
+// TestClampKeptIsQuantized: with symmetric activations a Relu cannot be
+// folded into the Conv's range, yet it stays between quantized tensors so the
+// MaxPool after it is quantized too.
+func TestClampKeptIsQuantized(t *testing.T) {
+	b := newBuilder()
+	b.input("x", 1, 3, 8, 8)
+	b.weight("w", 0.3, 4, 3, 3, 3)
+	b.node("Conv", []string{"x", "w"}, []string{"c"}, graph.IntsAttr("pads", []int64{1, 1, 1, 1}))
+	b.node("Relu", []string{"c"}, []string{"r"})
+	b.node("MaxPool", []string{"r"}, []string{"y"}, graph.IntsAttr("kernel_shape", []int64{2, 2}), graph.IntsAttr("strides", []int64{2, 2}))
+	b.output("y")
+	mp := b.model(13)
+	cfg := rewrite.DefaultConfig()
+	cfg.ActivationType = quant.Int8
+	cfg.SymmetricActivations = true
+	m, res := quantizeStatic(t, mp, cfg)
+	ops := map[string]bool{}
+	for _, n := range res.Quantized {
+		ops[n.OpType] = true
+	}
+	if !ops["Relu"] || !ops["MaxPool"] || len(res.Folded) != 0 {
+		t.Errorf("quantized %v, folded %d; want Relu and MaxPool quantized, nothing folded", res.Quantized, len(res.Folded))
 	}
 	if sqnr := modelSQNR(t, mp, m); sqnr < 25 {
 		t.Errorf("SQNR %.1f dB, want at least 25", sqnr)
