@@ -127,14 +127,7 @@ type Report struct {
 // by name. labels, when not nil, hold one class per sample for top-1
 // accuracy of the first output.
 func Models(ref, test *kernels.Engine, data dataset.Reader, labels []int64) (*Report, error) {
-	stats := map[string]*Stats{}
-	var names []string
-	for _, o := range ref.Outputs() {
-		names = append(names, o.Name)
-		stats[o.Name] = &Stats{Name: o.Name}
-	}
-	rep := &Report{RefAccuracy: math.NaN(), TestAccuracy: math.NaN()}
-	refRight, testRight := 0, 0
+	acc := newOutputs(ref, labels)
 	for {
 		batch, err := data.Next()
 		if errors.Is(err, io.EOF) {
@@ -151,48 +144,79 @@ func Models(ref, test *kernels.Engine, data dataset.Reader, labels []int64) (*Re
 		if err != nil {
 			return nil, fmt.Errorf("test model: %w", err)
 		}
-		n := batchLen(batch)
-		for _, name := range names {
-			a, b := ro[name], to[name]
-			if b == nil {
-				return nil, fmt.Errorf("test model has no output %q", name)
-			}
-			if a.DType != tensor.Float {
-				continue
-			}
-			if err := stats[name].Add(a, b); err != nil {
-				return nil, err
-			}
+		if err := acc.add(ro, to, batchLen(batch)); err != nil {
+			return nil, err
 		}
-		if labels != nil && len(names) > 0 {
-			a, b := ro[names[0]], to[names[0]]
-			if a.DType == tensor.Float && len(a.Shape) >= 1 {
-				c := a.Len() / max(n, 1)
-				for i := 0; i < n; i++ {
-					k := rep.Samples + i
-					if k >= len(labels) {
-						return nil, fmt.Errorf("more samples than labels (%d)", len(labels))
-					}
-					if int64(argmax(a.Float32()[i*c:(i+1)*c])) == labels[k] {
-						refRight++
-					}
-					if int64(argmax(b.Float32()[i*c:(i+1)*c])) == labels[k] {
-						testRight++
-					}
+	}
+	return acc.report()
+}
+
+// outputs accumulates the comparison of two models' outputs, batch by batch.
+type outputs struct {
+	names               []string
+	stats               map[string]*Stats
+	labels              []int64
+	samples             int
+	refRight, testRight int
+}
+
+func newOutputs(ref *kernels.Engine, labels []int64) *outputs {
+	o := &outputs{stats: map[string]*Stats{}, labels: labels}
+	for _, spec := range ref.Outputs() {
+		o.names = append(o.names, spec.Name)
+		o.stats[spec.Name] = &Stats{Name: spec.Name}
+	}
+	return o
+}
+
+// add compares one batch of n samples.
+func (o *outputs) add(ro, to map[string]*tensor.Tensor, n int) error {
+	for _, name := range o.names {
+		a, b := ro[name], to[name]
+		if b == nil {
+			return fmt.Errorf("test model has no output %q", name)
+		}
+		if a.DType != tensor.Float {
+			continue
+		}
+		if err := o.stats[name].Add(a, b); err != nil {
+			return err
+		}
+	}
+	if o.labels != nil && len(o.names) > 0 {
+		a, b := ro[o.names[0]], to[o.names[0]]
+		if a.DType == tensor.Float && len(a.Shape) >= 1 {
+			c := a.Len() / max(n, 1)
+			for i := 0; i < n; i++ {
+				k := o.samples + i
+				if k >= len(o.labels) {
+					return fmt.Errorf("more samples than labels (%d)", len(o.labels))
+				}
+				if int64(argmax(a.Float32()[i*c:(i+1)*c])) == o.labels[k] {
+					o.refRight++
+				}
+				if int64(argmax(b.Float32()[i*c:(i+1)*c])) == o.labels[k] {
+					o.testRight++
 				}
 			}
 		}
-		rep.Samples += n
 	}
-	if rep.Samples == 0 {
+	o.samples += n
+	return nil
+}
+
+// report summarises what add saw.
+func (o *outputs) report() (*Report, error) {
+	if o.samples == 0 {
 		return nil, errors.New("compare: no samples")
 	}
-	if labels != nil {
-		rep.RefAccuracy = float64(refRight) / float64(rep.Samples)
-		rep.TestAccuracy = float64(testRight) / float64(rep.Samples)
+	rep := &Report{Samples: o.samples, RefAccuracy: math.NaN(), TestAccuracy: math.NaN()}
+	if o.labels != nil {
+		rep.RefAccuracy = float64(o.refRight) / float64(o.samples)
+		rep.TestAccuracy = float64(o.testRight) / float64(o.samples)
 	}
-	for _, name := range names {
-		s := stats[name]
+	for _, name := range o.names {
+		s := o.stats[name]
 		if s.elements == 0 {
 			continue
 		}

@@ -221,14 +221,7 @@ func Tensors(refModel, testModel *graph.Model, ref, test *kernels.Engine, data d
 		byDequant[p.Dequant] = append(byDequant[p.Dequant], i)
 	}
 	weightsDone := map[string]bool{}
-	outStats := map[string]*Stats{}
-	var names []string
-	for _, o := range ref.Outputs() {
-		names = append(names, o.Name)
-		outStats[o.Name] = &Stats{Name: o.Name}
-	}
-	rep := &Report{RefAccuracy: math.NaN(), TestAccuracy: math.NaN()}
-	refRight, testRight := 0, 0
+	outs := newOutputs(ref, labels)
 	for {
 		batch, err := data.Next()
 		if errors.Is(err, io.EOF) {
@@ -306,52 +299,13 @@ func Tensors(refModel, testModel *graph.Model, ref, test *kernels.Engine, data d
 		if err != nil {
 			return nil, fmt.Errorf("test model: %w", err)
 		}
-		n := batchLen(batch)
-		for _, name := range names {
-			a, b := ro[name], to[name]
-			if b == nil {
-				return nil, fmt.Errorf("test model has no output %q", name)
-			}
-			if a.DType != tensor.Float {
-				continue
-			}
-			if err := outStats[name].Add(a, b); err != nil {
-				return nil, err
-			}
+		if err := outs.add(ro, to, batchLen(batch)); err != nil {
+			return nil, err
 		}
-		if labels != nil && len(names) > 0 {
-			a, b := ro[names[0]], to[names[0]]
-			if a.DType == tensor.Float && len(a.Shape) >= 1 {
-				c := a.Len() / max(n, 1)
-				for i := 0; i < n; i++ {
-					k := rep.Samples + i
-					if k >= len(labels) {
-						return nil, fmt.Errorf("more samples than labels (%d)", len(labels))
-					}
-					if int64(argmax(a.Float32()[i*c:(i+1)*c])) == labels[k] {
-						refRight++
-					}
-					if int64(argmax(b.Float32()[i*c:(i+1)*c])) == labels[k] {
-						testRight++
-					}
-				}
-			}
-		}
-		rep.Samples += n
 	}
-	if rep.Samples == 0 {
-		return nil, errors.New("compare: no samples")
-	}
-	if labels != nil {
-		rep.RefAccuracy = float64(refRight) / float64(rep.Samples)
-		rep.TestAccuracy = float64(testRight) / float64(rep.Samples)
-	}
-	for _, name := range names {
-		s := outStats[name]
-		if s.elements == 0 {
-			continue
-		}
-		rep.Outputs = append(rep.Outputs, OutputReport{Name: name, SQNR: s.SQNR(), Cosine: s.Cosine(), MaxAbs: s.MaxAbs(), ArgmaxAgreement: s.ArgmaxAgreement()})
+	rep, err := outs.report()
+	if err != nil {
+		return nil, err
 	}
 	d := &Detailed{Report: rep}
 	for _, p := range pairs {
