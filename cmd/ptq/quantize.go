@@ -589,27 +589,34 @@ func quantizeEval(c *cli.Context, model string, qp *onnx.ModelProto, threads int
 	if path == "" {
 		path = c.String("data")
 	}
-	batch := c.Int("batch")
-	if !runSymbolicBatch(ref.Inputs()) {
-		batch = 1
-	}
-	opts, err := runDataOptions(c, max(batch, 1))
-	if err != nil {
-		return nil, err
-	}
-	opts.Samples = c.Int("eval-samples")
-	r, err := dataset.Open(path, runDatasetInputs(ref.Inputs()), opts)
+	r, labels, err := openEvalData(c, path, ref.Inputs())
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	return compare.Models(ref, test, r, labels)
+}
+
+// openEvalData opens the evaluation samples (--eval-samples of them, in
+// batches when the model allows) and reads --labels if given.
+func openEvalData(c *cli.Context, path string, specs []kernels.ValueSpec) (dataset.Reader, []int64, error) {
+	batch := max(c.Int("batch"), 1)
+	if !runSymbolicBatch(specs) {
+		batch = 1
+	}
+	opts, err := runDataOptions(c, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Samples = c.Int("eval-samples")
 	var labels []int64
 	if lp := c.String("labels"); lp != "" {
 		if labels, err = readLabels(lp); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return compare.Models(ref, test, r, labels)
+	r, err := dataset.Open(path, runDatasetInputs(specs), opts)
+	return r, labels, err
 }
 
 func readLabels(path string) ([]int64, error) {

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -11,9 +11,9 @@ import (
 
 	"github.com/ptq-dev/ptq/calibrate"
 	"github.com/ptq-dev/ptq/compare"
-	"github.com/ptq-dev/ptq/dataset"
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/kernels"
+	"github.com/ptq-dev/ptq/onnxio"
 	"github.com/ptq-dev/ptq/onnxio/onnx"
 	"github.com/ptq-dev/ptq/report"
 )
@@ -60,15 +60,11 @@ func writeReport(c *cli.Context, path string, sum *summary, in reportInputs, thr
 			page.Eval = d.Report
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := report.Write(&buf, page); err != nil {
 		return err
 	}
-	if err := report.Write(f, page); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return onnxio.WriteFileAtomic(path, buf.Bytes())
 }
 
 func reportCompare(c *cli.Context, dataPath string, in reportInputs, threads int) (*compare.Detailed, error) {
@@ -88,26 +84,11 @@ func reportCompare(c *cli.Context, dataPath string, in reportInputs, threads int
 	if err != nil {
 		return nil, err
 	}
-	batch := max(c.Int("batch"), 1)
-	if !runSymbolicBatch(fe.Inputs()) {
-		batch = 1
-	}
-	opts, err := runDataOptions(c, batch)
-	if err != nil {
-		return nil, err
-	}
-	opts.Samples = c.Int("eval-samples")
-	r, err := dataset.Open(dataPath, runDatasetInputs(fe.Inputs()), opts)
+	r, labels, err := openEvalData(c, dataPath, fe.Inputs())
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	var labels []int64
-	if lp := c.String("labels"); lp != "" {
-		if labels, err = readLabels(lp); err != nil {
-			return nil, err
-		}
-	}
 	return compare.Tensors(fm, qm, fe, qe, r, labels)
 }
 
