@@ -125,16 +125,7 @@ func jsonNum(x float64) any {
 
 func printCompare(w io.Writer, d *compare.Detailed, top int) {
 	fmt.Fprintf(w, "%d samples\n", d.Samples)
-	for _, o := range d.Outputs {
-		fmt.Fprintf(w, "output %s: SQNR %.2f dB, cosine %.5f, max |error| %.4g", o.Name, o.SQNR, o.Cosine, o.MaxAbs)
-		if !math.IsNaN(o.ArgmaxAgreement) {
-			fmt.Fprintf(w, ", argmax agreement %.2f%%", 100*o.ArgmaxAgreement)
-		}
-		fmt.Fprintln(w)
-	}
-	if !math.IsNaN(d.RefAccuracy) {
-		fmt.Fprintf(w, "top-1 accuracy: float %.2f%%, quantized %.2f%%\n", 100*d.RefAccuracy, 100*d.TestAccuracy)
-	}
+	printOutputs(w, "", "output ", d.Report)
 	fmt.Fprintf(w, "quantized tensors, worst first (SQNR vs the float model; local: the error of this quantization alone):\n")
 	fmt.Fprintf(w, "  %-10s %10s %10s  %s\n", "kind", "SQNR dB", "local dB", "tensor")
 	for i, t := range d.Tensors {

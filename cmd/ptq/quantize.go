@@ -732,16 +732,22 @@ func printSummary(w io.Writer, s *summary) {
 	}
 	if r := s.Eval; r != nil {
 		fmt.Fprintf(w, "  quality on %d samples (ptq engine, float vs quantized):\n", r.Samples)
-		for _, o := range r.Outputs {
-			fmt.Fprintf(w, "    %s: SQNR %.2f dB, cosine %.5f, max |error| %.4g", o.Name, o.SQNR, o.Cosine, o.MaxAbs)
-			if !math.IsNaN(o.ArgmaxAgreement) {
-				fmt.Fprintf(w, ", argmax agreement %.2f%%", 100*o.ArgmaxAgreement)
-			}
-			fmt.Fprintln(w)
+		printOutputs(w, "    ", "", r)
+	}
+}
+
+// printOutputs writes one line per compared output (label before its name)
+// and the top-1 accuracies when labels were given, each line indented.
+func printOutputs(w io.Writer, indent, label string, r *compare.Report) {
+	for _, o := range r.Outputs {
+		fmt.Fprintf(w, "%s%s%s: SQNR %.2f dB, cosine %.5f, max |error| %.4g", indent, label, o.Name, o.SQNR, o.Cosine, o.MaxAbs)
+		if !math.IsNaN(o.ArgmaxAgreement) {
+			fmt.Fprintf(w, ", argmax agreement %.2f%%", 100*o.ArgmaxAgreement)
 		}
-		if !math.IsNaN(r.RefAccuracy) {
-			fmt.Fprintf(w, "    top-1 accuracy: float %.2f%%, quantized %.2f%%\n", 100*r.RefAccuracy, 100*r.TestAccuracy)
-		}
+		fmt.Fprintln(w)
+	}
+	if !math.IsNaN(r.RefAccuracy) {
+		fmt.Fprintf(w, "%stop-1 accuracy: float %.2f%%, quantized %.2f%%\n", indent, 100*r.RefAccuracy, 100*r.TestAccuracy)
 	}
 }
 
