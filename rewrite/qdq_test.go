@@ -509,3 +509,32 @@ func TestClampKeptIsQuantized(t *testing.T) {
 		t.Errorf("SQNR %.1f dB, want at least 25", sqnr)
 	}
 }
+
+// TestFuseHardSwish: the exported chain x*Clip(x+3, 0, 6)/6 becomes
+// x*HardSigmoid(x) and computes the same.
+func TestFuseHardSwish(t *testing.T) {
+	b := newBuilder()
+	b.input("x", 1, 3, 8, 8)
+	b.init("three", tensor.FromFloat32([]float32{3}))
+	b.init("zero", tensor.FromFloat32([]float32{0}))
+	b.init("six", tensor.FromFloat32([]float32{6}))
+	b.node("Add", []string{"x", "three"}, []string{"a"})
+	b.node("Clip", []string{"a", "zero", "six"}, []string{"c"})
+	b.node("Mul", []string{"x", "c"}, []string{"m"})
+	b.node("Div", []string{"m", "six"}, []string{"y"})
+	b.output("y")
+	mp := b.model(13)
+	m, err := graph.FromProto(proto.Clone(mp).(*onnx.ModelProto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rewrite.FuseHardSwish(m); err != nil {
+		t.Fatal(err)
+	}
+	if count(m, "HardSigmoid") != 1 || count(m, "Mul") != 1 || count(m, "Div")+count(m, "Clip")+count(m, "Add") != 0 {
+		t.Errorf("not fused: HardSigmoid %d, Mul %d, Div %d", count(m, "HardSigmoid"), count(m, "Mul"), count(m, "Div"))
+	}
+	if sqnr := modelSQNR(t, mp, m); sqnr < 100 {
+		t.Errorf("fused chain differs: SQNR %.1f dB", sqnr)
+	}
+}

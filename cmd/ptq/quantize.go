@@ -307,7 +307,8 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	if err := rewrite.RunPasses(m, append(rewrite.Prepare(o.cfg.TargetOpset()), recoverPasses(c, threads)...), o.skip); err != nil {
+	passes := append(rewrite.Prepare(o.cfg.TargetOpset()), rewrite.Pass{Name: rewrite.PassHardSwish, Run: rewrite.FuseHardSwish})
+	if err := rewrite.RunPasses(m, append(passes, recoverPasses(c, threads)...), o.skip); err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
 	nameNodes(m)
