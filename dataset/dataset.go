@@ -466,37 +466,7 @@ func concat0(ts []*tensor.Tensor) (*tensor.Tensor, error) {
 	out := tensor.New(first.DType, shape...)
 	off := 0
 	for _, t := range ts {
-		off += copyData(out.Data, off, t.Data)
+		off += tensor.CopyAt(out.Data, t.Data, off)
 	}
 	return out, nil
-}
-
-func copyData(dst any, off int, src any) int {
-	switch d := dst.(type) {
-	case []float32:
-		return copy(d[off:], src.([]float32))
-	case []float64:
-		return copy(d[off:], src.([]float64))
-	case []int64:
-		return copy(d[off:], src.([]int64))
-	case []int32:
-		return copy(d[off:], src.([]int32))
-	case []int16:
-		return copy(d[off:], src.([]int16))
-	case []int8:
-		return copy(d[off:], src.([]int8))
-	case []uint8:
-		return copy(d[off:], src.([]uint8))
-	case []uint16:
-		return copy(d[off:], src.([]uint16))
-	case []uint32:
-		return copy(d[off:], src.([]uint32))
-	case []uint64:
-		return copy(d[off:], src.([]uint64))
-	case []bool:
-		return copy(d[off:], src.([]bool))
-	case []string:
-		return copy(d[off:], src.([]string))
-	}
-	panic(fmt.Sprintf("dataset: cannot copy %T", dst))
 }

@@ -151,39 +151,43 @@ func (t *Tensor) Clone() *Tensor {
 	return c
 }
 
-func copySlice(dst, src any) {
+func copySlice(dst, src any) { CopyAt(dst, src, 0) }
+
+// CopyAt copies the slice src into the slice dst (of the same element type)
+// starting at element off, and returns how many elements it copied. It
+// panics when the types differ.
+func CopyAt(dst, src any, off int) int {
 	switch d := dst.(type) {
 	case []float32:
-		copy(d, src.([]float32))
+		return copy(d[off:], src.([]float32))
 	case []float64:
-		copy(d, src.([]float64))
+		return copy(d[off:], src.([]float64))
 	case []int64:
-		copy(d, src.([]int64))
+		return copy(d[off:], src.([]int64))
 	case []int32:
-		copy(d, src.([]int32))
+		return copy(d[off:], src.([]int32))
 	case []int16:
-		copy(d, src.([]int16))
+		return copy(d[off:], src.([]int16))
 	case []int8:
-		copy(d, src.([]int8))
+		return copy(d[off:], src.([]int8))
 	case []uint8:
-		copy(d, src.([]uint8))
+		return copy(d[off:], src.([]uint8))
 	case []uint16:
-		copy(d, src.([]uint16))
+		return copy(d[off:], src.([]uint16))
 	case []uint32:
-		copy(d, src.([]uint32))
+		return copy(d[off:], src.([]uint32))
 	case []uint64:
-		copy(d, src.([]uint64))
+		return copy(d[off:], src.([]uint64))
 	case []bool:
-		copy(d, src.([]bool))
+		return copy(d[off:], src.([]bool))
 	case []string:
-		copy(d, src.([]string))
+		return copy(d[off:], src.([]string))
 	case []complex64:
-		copy(d, src.([]complex64))
+		return copy(d[off:], src.([]complex64))
 	case []complex128:
-		copy(d, src.([]complex128))
-	default:
-		panic(fmt.Sprintf("tensor: cannot copy %T", dst))
+		return copy(d[off:], src.([]complex128))
 	}
+	panic(fmt.Sprintf("tensor: cannot copy %T", dst))
 }
 
 // String shows the type and shape, not the data.

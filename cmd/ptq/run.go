@@ -244,38 +244,9 @@ func runConcatFirst(parts []*tensor.Tensor) (*tensor.Tensor, error) {
 	out := tensor.New(first.DType, shape...)
 	off := 0
 	for _, p := range parts {
-		off += runCopyAt(out.Data, p.Data, off)
+		off += tensor.CopyAt(out.Data, p.Data, off)
 	}
 	return out, nil
-}
-
-// runCopyAt copies src into dst at element offset off and returns len(src).
-func runCopyAt(dst, src any, off int) int {
-	switch d := dst.(type) {
-	case []float32:
-		return copy(d[off:], src.([]float32))
-	case []float64:
-		return copy(d[off:], src.([]float64))
-	case []int64:
-		return copy(d[off:], src.([]int64))
-	case []int32:
-		return copy(d[off:], src.([]int32))
-	case []int16:
-		return copy(d[off:], src.([]int16))
-	case []int8:
-		return copy(d[off:], src.([]int8))
-	case []uint8:
-		return copy(d[off:], src.([]uint8))
-	case []uint16:
-		return copy(d[off:], src.([]uint16))
-	case []uint32:
-		return copy(d[off:], src.([]uint32))
-	case []uint64:
-		return copy(d[off:], src.([]uint64))
-	case []bool:
-		return copy(d[off:], src.([]bool))
-	}
-	panic(fmt.Sprintf("run: cannot batch %T", dst))
 }
 
 // runWriter streams each graph output to its own .npy file.
