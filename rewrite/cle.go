@@ -18,23 +18,45 @@ const PassCLE = "cle"
 // converge (Nagel et al. 2019, section 4.1).
 const cleIterations = 8
 
+// CLEOptions holds what CrossLayerEqualization may use beyond the weights.
+type CLEOptions struct {
+	// ClipInputMax holds, for the tensor entering each Clip that joins a
+	// pair (named by CLEClipInputs), the largest value of each channel
+	// (axis 1) seen on the calibration data. A pair joined by a Clip is
+	// equalized only when its entry is here.
+	ClipInputMax map[string][]float32
+	// Select, when set, says which of the pairs to equalize (all when nil).
+	Select func(CLEPair) bool
+}
+
+// CLEPair is two layers CrossLayerEqualization can equalize.
+type CLEPair struct {
+	First, Second *graph.Node
+	// ClipInput names the tensor entering the Clip that joins them, or is
+	// empty when they are joined directly or through Relu.
+	ClipInput string
+}
+
 // CrossLayerEqualization rescales the output channels of each Conv or Gemm
-// whose output feeds another Conv or Gemm, directly or through Relu, by 1/s_i and the matching input channels of the second
+// whose output feeds another Conv or Gemm, directly or through Relu or
+// Clip(0, hi), by 1/s_i and the matching input channels of the second
 // layer by s_i, with s_i = sqrt(r1_i/r2_i) where r1_i and r2_i are the
 // channel's weight ranges in the two layers. Both then have range
 // sqrt(r1_i*r2_i) in that channel, which is what per-tensor weight
 // quantization needs (Nagel et al. 2019, "Data-Free Quantization").
 //
-// Relu commutes with a positive scale; Clip(0, 6) (ReLU6) does not, so
-// pairs joined by it are left alone. Rewriting it as Relu followed by a Min
-// with per-channel bounds 6/s_i keeps the float function, but was measured
-// to cost more than it wins: the Min cannot fold into the producer's
-// quantization range, so the tensor is quantized twice, first over the
-// unclipped range (torchvision mobilenet_v2, per-tensor weights: 15.7 dB
-// without CLE, 15.3 dB with it; 16.3 dB with Relu pairs only).
-func CrossLayerEqualization(m *graph.Model) error {
+// Relu commutes with a positive scale; Clip(0, hi) (ReLU6) does not: a
+// channel divided by s is clipped at hi where the original was clipped at
+// hi/s. It commutes where the clip never acts, so with the channel maxima
+// m_i of opts.ClipInputMax a channel whose m_i exceeds hi keeps s_i = 1 and
+// every other channel gets s_i >= m_i/hi, which keeps it below hi: the
+// float outputs are unchanged on the data the maxima came from. (The
+// paper's answer, replacing ReLU6 by Relu, changes the float model;
+// rewriting the Clip as Relu and a per-channel Min keeps it but quantizes
+// the tensor twice and was measured to cost more than it wins.)
+func CrossLayerEqualization(m *graph.Model, opts CLEOptions) error {
 	g := m.Graph
-	pairs, err := clePairs(g)
+	pairs, err := clePairs(g, opts)
 	if err != nil {
 		return err
 	}
@@ -51,6 +73,20 @@ func CrossLayerEqualization(m *graph.Model) error {
 		}
 	}
 	return nil
+}
+
+// CLEPairs lists the pairs of m that CrossLayerEqualization can equalize
+// (those joined by a Clip only with the maxima of its input).
+func CLEPairs(m *graph.Model) []CLEPair {
+	var out []CLEPair
+	visitPairs(m.Graph, func(a, b *cleLayer, j cleJoin) {
+		p := CLEPair{First: a.n, Second: b.n}
+		if j.clipIn != nil {
+			p.ClipInput = j.clipIn.Name
+		}
+		out = append(out, p)
+	})
+	return out
 }
 
 // cleLayer is a Conv or Gemm with its float weights in row-major order.
@@ -141,9 +177,15 @@ func (l *cleLayer) rangeOf(each func(int, func(int)), i int) float64 {
 	return r
 }
 
-// clePair is two layers joined directly or through Relu, which commutes
-// with a positive per-channel scale.
-type clePair struct{ a, b *cleLayer }
+// clePair is two layers joined directly or through ops that commute with
+// a positive per-channel scale on the data seen.
+type clePair struct {
+	a, b *cleLayer
+	// limit[i] is the least total scale channel i may have, or -1 when it
+	// must keep scale 1; total[i] is the scale given so far. Both are nil
+	// when no Clip joins the pair.
+	limit, total []float64
+}
 
 func (p *clePair) equalize() error {
 	for i := 0; i < p.a.outChannels(); i++ {
@@ -153,6 +195,13 @@ func (p *clePair) equalize() error {
 			continue
 		}
 		s := math.Sqrt(r1 / r2)
+		if p.limit != nil {
+			if p.limit[i] < 0 {
+				continue
+			}
+			s = max(s, p.limit[i]/p.total[i])
+			p.total[i] *= s
+		}
 		inv := float32(1 / s)
 		p.a.eachOut(i, func(k int) { p.a.w[k] *= inv })
 		if p.a.bias != nil {
@@ -254,29 +303,93 @@ func soleUse(g *graph.Graph, v *graph.Value) *graph.Node {
 	return v.Consumers[0]
 }
 
-// clePairs finds the pairs in graph order.
-func clePairs(g *graph.Graph) ([]*clePair, error) {
+// cleJoin is the path from a layer's output to the next layer's input.
+type cleJoin struct {
+	in     *graph.Value // what the next layer reads
+	clipIn *graph.Value // the tensor entering the Clip on the path, if any
+	hi     float32      // that Clip's upper bound
+}
+
+// followJoin follows v through Relu nodes and at most one Clip(0, hi) to the
+// value the next layer reads; ok is false when something else is in the
+// way or a value has other readers.
+func followJoin(g *graph.Graph, v *graph.Value) (j cleJoin, ok bool) {
+	next := soleUse(g, v)
+	for next != nil && isDefault(next) && len(next.Outputs) == 1 && next.Inputs[0] == v {
+		switch next.OpType {
+		case "Relu":
+		case "Clip":
+			lo, hi, ok := clipBounds(next)
+			if !ok || lo != 0 || !(hi > 0) || j.clipIn != nil {
+				return j, false
+			}
+			j.clipIn, j.hi = v, hi
+		default:
+			j.in = v
+			return j, true
+		}
+		v = next.Outputs[0]
+		next = soleUse(g, v)
+	}
+	j.in = v
+	return j, next != nil
+}
+
+// visitPairs calls f for each pair of layers in graph order with the path
+// that joins them.
+func visitPairs(g *graph.Graph, f func(a, b *cleLayer, j cleJoin)) {
 	cache := map[*graph.Node]*cleLayer{}
-	var pairs []*clePair
 	for _, n := range append([]*graph.Node(nil), g.Nodes...) {
 		a := cleLayerOf(n, cache)
 		if a == nil {
 			continue
 		}
-		v := n.Outputs[0]
-		next := soleUse(g, v)
-		for next != nil && isDefault(next) && next.OpType == "Relu" {
-			v = next.Outputs[0]
-			next = soleUse(g, v)
+		j, ok := followJoin(g, n.Outputs[0])
+		if !ok {
+			continue
 		}
-		if next == nil || len(next.Inputs) < 2 || next.Inputs[0] != v || next.Inputs[1] == v {
+		next := soleUse(g, j.in)
+		if next == nil || len(next.Inputs) < 2 || next.Inputs[0] != j.in || next.Inputs[1] == j.in {
 			continue
 		}
 		b := cleLayerOf(next, cache)
 		if b == nil || b == a || b.inChannels() != a.outChannels() {
 			continue
 		}
-		pairs = append(pairs, &clePair{a: a, b: b})
+		f(a, b, j)
 	}
+}
+
+// clePairs finds the pairs to equalize in graph order.
+func clePairs(g *graph.Graph, opts CLEOptions) ([]*clePair, error) {
+	var pairs []*clePair
+	visitPairs(g, func(a, b *cleLayer, j cleJoin) {
+		sel := CLEPair{First: a.n, Second: b.n}
+		if j.clipIn != nil {
+			sel.ClipInput = j.clipIn.Name
+		}
+		if opts.Select != nil && !opts.Select(sel) {
+			return
+		}
+		p := &clePair{a: a, b: b}
+		if j.clipIn != nil {
+			maxima := opts.ClipInputMax[j.clipIn.Name]
+			if len(maxima) != a.outChannels() {
+				return
+			}
+			p.limit = make([]float64, len(maxima))
+			p.total = make([]float64, len(maxima))
+			for i, m := range maxima {
+				p.total[i] = 1
+				switch {
+				case m > j.hi || math.IsNaN(float64(m)):
+					p.limit[i] = -1
+				case m > 0:
+					p.limit[i] = float64(m) / float64(j.hi)
+				}
+			}
+		}
+		pairs = append(pairs, p)
+	})
 	return pairs, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/kernels"
 	"github.com/ptq-dev/ptq/onnxio"
 	"github.com/ptq-dev/ptq/onnxio/onnx"
 	"github.com/ptq-dev/ptq/rewrite"
@@ -90,7 +91,7 @@ func TestCrossLayerEqualization(t *testing.T) {
 		node("Gemm", []string{"rh", "g2", "c2"}, []string{"y"}, intAttr("transB", 1))
 	before := mustGraph(t, b.model(13))
 	after := roundTrip(t, before)
-	if err := rewrite.CrossLayerEqualization(after); err != nil {
+	if err := rewrite.CrossLayerEqualization(after, rewrite.CLEOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	in := map[string]*tensor.Tensor{"x": rnd(20, 2, 3, 8, 8)}
@@ -127,4 +128,118 @@ func maxAbs(t *tensor.Tensor) float64 {
 
 func intsAttr(name string, v ...int64) *onnx.AttributeProto {
 	return &onnx.AttributeProto{Name: &name, Type: onnx.AttributeProto_INTS.Enum(), Ints: v}
+}
+
+// TestCrossLayerEqualizationClip equalizes a pair joined by Clip(0, 6)
+// given the per-channel maxima of the tensor entering the Clip: channels
+// the Clip cuts keep their scale, the others are rescaled but stay below
+// 6, so the outputs on the data the maxima came from do not change.
+func TestCrossLayerEqualizationClip(t *testing.T) {
+	b := newPGraph().in("x", 4, 3, 8, 8).out("y", 4, 16, 8, 8).
+		init("w1", unbalanced(31, 16, 3, 3, 3)).init("b1", rnd(32, 16)).
+		init("w2", unbalanced(33, 16, 1, 3, 3)).init("b2", rnd(34, 16)).
+		init("lo", tensor.FromFloat32([]float32{0})).init("hi", tensor.FromFloat32([]float32{6})).
+		node("Conv", []string{"x", "w1", "b1"}, []string{"a1"}, intsAttr("pads", 1, 1, 1, 1)).
+		node("Clip", []string{"a1", "lo", "hi"}, []string{"r1"}).
+		node("Conv", []string{"r1", "w2", "b2"}, []string{"y"}, intsAttr("pads", 1, 1, 1, 1), intAttr("group", 16))
+	before := mustGraph(t, b.model(13))
+	if got := rewrite.CLEPairs(before); len(got) != 1 || got[0].ClipInput != "a1" {
+		t.Fatalf("CLEPairs = %v, want one pair joined by a Clip of a1", got)
+	}
+	in := map[string]*tensor.Tensor{"x": rnd(35, 4, 3, 8, 8)}
+	maxima := channelMax(t, before, in, "a1")
+	active := 0
+	for _, m := range maxima {
+		if m > 6 {
+			active++
+		}
+	}
+	if active == 0 || active == len(maxima) {
+		t.Fatalf("fixture: %d of %d channels reach the clip; want some but not all", active, len(maxima))
+	}
+
+	after := roundTrip(t, before)
+	if err := rewrite.CrossLayerEqualization(after, rewrite.CLEOptions{ClipInputMax: map[string][]float32{"a1": maxima}}); err != nil {
+		t.Fatal(err)
+	}
+	want, got := runEngine(t, before, in), runEngine(t, roundTrip(t, after), in)
+	sameOutputs(t, want, got, 1e-4*maxAbs(want["y"]))
+
+	w1 := func(m *graph.Model) []float32 {
+		tt, err := onnxio.ToTensor(m.Graph.Value("w1").Initializer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tt.Float32()
+	}
+	wb, wa := w1(before), w1(after)
+	per := len(wb) / len(maxima)
+	changed := 0
+	for i, m := range maxima {
+		same := true
+		for k := i * per; k < (i+1)*per; k++ {
+			same = same && wa[k] == wb[k]
+		}
+		switch {
+		case m > 6 && !same:
+			t.Errorf("channel %d reaches the clip (max %.2f) but was rescaled", i, m)
+		case m <= 6 && !same:
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Errorf("no channel below the clip was rescaled")
+	}
+	for i, m := range channelMax(t, roundTrip(t, after), in, "a1") {
+		if maxima[i] <= 6 && m > 6*(1+1e-5) {
+			t.Errorf("channel %d now reaches the clip: max %.3f -> %.3f", i, maxima[i], m)
+		}
+	}
+
+	// Without the maxima, or not selected, the pair is left alone.
+	for name, opts := range map[string]rewrite.CLEOptions{
+		"without maxima": {},
+		"not selected":   {ClipInputMax: map[string][]float32{"a1": maxima}, Select: func(p rewrite.CLEPair) bool { return p.ClipInput == "" }},
+	} {
+		plain := roundTrip(t, before)
+		if err := rewrite.CrossLayerEqualization(plain, opts); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range w1(plain) {
+			if v != wb[k] {
+				t.Fatalf("%s: pair joined by Clip rescaled: weight %d %g -> %g", name, k, wb[k], v)
+			}
+		}
+	}
+}
+
+// channelMax runs m and returns the per-channel (axis 1) maximum of value.
+func channelMax(t *testing.T, m *graph.Model, in map[string]*tensor.Tensor, value string) []float32 {
+	t.Helper()
+	e, err := kernels.NewEngine(m, kernels.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	_, err = e.Run(in, func(name string, _ *graph.Node, v *tensor.Tensor) error {
+		if name != value {
+			return nil
+		}
+		c := v.Shape[1]
+		inner := v.Len() / (v.Shape[0] * c)
+		out = make([]float32, c)
+		for i := range out {
+			out[i] = float32(math.Inf(-1))
+		}
+		d := v.Float32()
+		for k := range d {
+			ch := k / inner % c
+			out[ch] = max(out[ch], d[k])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -40,6 +40,37 @@ type nodeCost struct {
 // quantized model meets --min-sqnr (output SQNR, dB) or --max-drop (top-1
 // points) on the evaluation samples.
 type fallback struct {
+	*scorer
+	minSQNR float64
+	maxDrop float64
+	report  *fallbackReport
+	log     io.Writer
+}
+
+func newFallback(c *cli.Context, prepared *onnx.ModelProto, threads int) (*fallback, error) {
+	f := &fallback{log: c.App.ErrWriter}
+	bySQNR := c.IsSet("min-sqnr")
+	if bySQNR {
+		f.minSQNR = c.Float64("min-sqnr")
+	} else {
+		f.maxDrop = c.Float64("max-drop")
+		if c.String("labels") == "" {
+			return nil, usagef("quantize: --max-drop needs --labels (or use --min-sqnr, which needs none)")
+		}
+	}
+	sc, err := newScorer(c, prepared, threads, bySQNR)
+	if err != nil {
+		return nil, err
+	}
+	f.scorer = sc
+	return f, nil
+}
+
+// scorer measures quantized models against the float model on the
+// evaluation samples (--eval-data, else --data; at most
+// --sensitivity-samples of them), kept in memory with the float outputs so
+// that many candidates can be compared cheaply.
+type scorer struct {
 	prepared *onnx.ModelProto
 	threads  int
 	samples  []map[string]*tensor.Tensor
@@ -47,23 +78,13 @@ type fallback struct {
 	first    string                      // the output measured
 	labels   []int64
 	refTop1  float64
-	minSQNR  float64
-	maxDrop  float64
 	bySQNR   bool
-	report   *fallbackReport
-	log      io.Writer
 }
 
-func newFallback(c *cli.Context, prepared *onnx.ModelProto, threads int) (*fallback, error) {
-	f := &fallback{prepared: prepared, threads: threads, log: c.App.ErrWriter}
-	if c.IsSet("min-sqnr") {
-		f.bySQNR, f.minSQNR = true, c.Float64("min-sqnr")
-	} else {
-		f.maxDrop = c.Float64("max-drop")
-		if c.String("labels") == "" {
-			return nil, usagef("quantize: --max-drop needs --labels (or use --min-sqnr, which needs none)")
-		}
-	}
+// newScorer runs the float model prepared over the samples. Scores are the
+// output SQNR when bySQNR, else the top-1 drop, which needs --labels.
+func newScorer(c *cli.Context, prepared *onnx.ModelProto, threads int, bySQNR bool) (*scorer, error) {
+	f := &scorer{prepared: prepared, threads: threads, bySQNR: bySQNR}
 	m, err := graph.FromProto(prepared)
 	if err != nil {
 		return nil, err
@@ -77,7 +98,7 @@ func newFallback(c *cli.Context, prepared *onnx.ModelProto, threads int) (*fallb
 		path = c.String("data")
 	}
 	if path == "" {
-		return nil, usagef("quantize: --min-sqnr and --max-drop need samples: give --data or --eval-data")
+		return nil, usagef("quantize: --min-sqnr, --max-drop and --cle need samples: give --data or --eval-data")
 	}
 	opts, err := runDataOptions(c, 1)
 	if err != nil {
@@ -105,10 +126,10 @@ func newFallback(c *cli.Context, prepared *onnx.ModelProto, threads int) (*fallb
 		f.ref = append(f.ref, out)
 	}
 	if len(f.samples) == 0 {
-		return nil, errors.New("quantize: no evaluation samples for the sensitivity search")
+		return nil, errors.New("quantize: no evaluation samples to score the quantized model on")
 	}
 	f.first = eng.Outputs()[0].Name
-	if lp := c.String("labels"); lp != "" {
+	if lp := c.String("labels"); lp != "" && !bySQNR {
 		if f.labels, err = readLabels(lp); err != nil {
 			return nil, err
 		}
@@ -140,7 +161,7 @@ func argmaxOf(t *tensor.Tensor) int64 {
 
 // score measures a quantized model: output SQNR in dB, or the top-1 drop in
 // points (negated, so that higher is better in both cases).
-func (f *fallback) score(qp *onnx.ModelProto) (float64, error) {
+func (f *scorer) score(qp *onnx.ModelProto) (float64, error) {
 	m, err := graph.FromProto(qp)
 	if err != nil {
 		return 0, err

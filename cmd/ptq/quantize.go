@@ -263,6 +263,7 @@ type summary struct {
 	Options        map[string]any    `json:"options"`
 	Params         map[string]qparam `json:"activation_params,omitempty"`
 	Fallback       *fallbackReport   `json:"fallback,omitempty"`
+	CLE            *cleReport        `json:"cle,omitempty"`
 }
 
 type floatNode struct {
@@ -308,37 +309,26 @@ func quantizeAction(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", model, err)
 	}
 	passes := append(rewrite.Prepare(o.cfg.TargetOpset()), rewrite.Pass{Name: rewrite.PassHardSwish, Run: rewrite.FuseHardSwish})
-	if err := rewrite.RunPasses(m, append(passes, recoverPasses(c, threads)...), o.skip); err != nil {
+	if err := rewrite.RunPasses(m, passes, o.skip); err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	nameNodes(m)
-	prepared, err := m.ToProto()
+	base, err := m.ToProto()
 	if err != nil {
 		return err
 	}
-	plan, err := rewrite.Analyze(m, o.cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", model, err)
-	}
 	sum := &summary{Model: model, Output: out, Mode: o.cfg.Mode.String(), Options: o.echo, Quantized: map[string]int{}}
-	var ranges map[string]calibrate.Range
-	var repStats *calibrate.Stats // for --report
+	var cand *candidate
+	if c.Bool("cle") && static && c.String("data") != "" {
+		if cand, sum.CLE, err = chooseCLE(c, o, base, threads); err != nil {
+			return err
+		}
+	} else if cand, err = quantizeCandidate(c, o, base, recoverPasses(c, threads, nil), threads); err != nil {
+		return err
+	}
+	prepared, qp, res, ranges, repStats := cand.prepared, cand.qp, cand.res, cand.ranges, cand.stats
 	if static {
 		sum.Method = o.method.String()
-		st, digest, err := quantizeStats(c, m, plan, o, threads)
-		if err != nil {
-			return err
-		}
-		sum.Samples, sum.DataDigest = st.Samples, digest
-		repStats = st
-		ranges, err = quantizeRanges(st, o, wholeRange(m))
-		if err != nil {
-			return err
-		}
-	}
-	qp, res, err := buildQuantized(prepared, o.cfg, ranges)
-	if err != nil {
-		return fmt.Errorf("%s: %w", model, err)
+		sum.Samples, sum.DataDigest = repStats.Samples, cand.digest
 	}
 	if c.IsSet("min-sqnr") || c.IsSet("max-drop") {
 		fb, err := newFallback(c, prepared, threads)
@@ -409,6 +399,50 @@ func wholeRange(m *graph.Model) map[string]bool {
 		whole[v.Name] = true
 	}
 	return whole
+}
+
+// candidate is one quantized model with what made it.
+type candidate struct {
+	prepared *onnx.ModelProto // the float model after all passes
+	qp       *onnx.ModelProto
+	res      *rewrite.Result
+	ranges   map[string]calibrate.Range // nil unless static
+	stats    *calibrate.Stats           // nil unless static
+	digest   string
+}
+
+// quantizeCandidate runs the recovery passes on a copy of the prepared
+// model base, calibrates it (static mode) and quantizes it.
+func quantizeCandidate(c *cli.Context, o *options, base *onnx.ModelProto, recover []rewrite.Pass, threads int) (*candidate, error) {
+	model := c.Args().First()
+	m, err := graph.FromProto(base)
+	if err != nil {
+		return nil, err
+	}
+	if err := rewrite.RunPasses(m, recover, o.skip); err != nil {
+		return nil, fmt.Errorf("%s: %w", model, err)
+	}
+	nameNodes(m)
+	cand := &candidate{}
+	if cand.prepared, err = m.ToProto(); err != nil {
+		return nil, err
+	}
+	plan, err := rewrite.Analyze(m, o.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", model, err)
+	}
+	if o.cfg.Mode == rewrite.Static {
+		if cand.stats, cand.digest, err = quantizeStats(c, m, plan, o, threads); err != nil {
+			return nil, err
+		}
+		if cand.ranges, err = quantizeRanges(cand.stats, o, wholeRange(m)); err != nil {
+			return nil, err
+		}
+	}
+	if cand.qp, cand.res, err = buildQuantized(cand.prepared, o.cfg, cand.ranges); err != nil {
+		return nil, fmt.Errorf("%s: %w", model, err)
+	}
+	return cand, nil
 }
 
 // buildQuantized quantizes a fresh copy of the prepared model with the given
@@ -730,6 +764,13 @@ func printSummary(w io.Writer, s *summary) {
 		for _, n := range fb.KeptFloat {
 			fmt.Fprintf(w, "    %s\n", n)
 		}
+	}
+	if e := s.CLE; e != nil {
+		kept := "none kept (each lowered the SQNR)"
+		if len(e.Kept) > 0 {
+			kept = strings.Join(e.Kept, ", ")
+		}
+		fmt.Fprintf(w, "  cle: %d pairs equalized, output SQNR %.2f dB without, %.2f dB with; kept: %s\n", e.Pairs, e.Before, e.After, kept)
 	}
 	if r := s.Eval; r != nil {
 		fmt.Fprintf(w, "  quality on %d samples (ptq engine, float vs quantized):\n", r.Samples)
