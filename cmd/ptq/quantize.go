@@ -69,7 +69,7 @@ func quantizeCmd() *cli.Command {
 			&cli.BoolFlag{Name: "no-eval", Usage: "skip the quality check"},
 			&cli.Float64Flag{Name: "min-sqnr", Usage: "keep the most costly nodes in float until the output SQNR (dB) on the evaluation samples reaches this"},
 			&cli.Float64Flag{Name: "max-drop", Usage: "keep the most costly nodes in float until top-1 accuracy drops at most this many points (needs --labels)"},
-			&cli.IntFlag{Name: "sensitivity-samples", Value: 64, Usage: "evaluation samples used to rank nodes for --min-sqnr / --max-drop"},
+			&cli.IntFlag{Name: "sensitivity-samples", Value: 64, Usage: "evaluation samples used to rank nodes for --min-sqnr / --max-drop and to choose the --cle pairs"},
 			// recover.go: passes that win back accuracy.
 			&cli.BoolFlag{Name: "cle", Usage: "cross-layer equalization of Conv/Gemm pairs before calibration (helps per-tensor weights)"},
 			&cli.BoolFlag{Name: "bias-correction", Usage: "correct Conv/Gemm biases by the mean output error on the calibration data"},
