@@ -70,6 +70,9 @@ func QDQ(p *Plan, ranges map[string]calibrate.Range) (*Result, error) {
 		}
 		res.Params[a.v.Name] = params[a.v]
 	}
+	if err := p.affineHardSigmoids(); err != nil {
+		return nil, err
+	}
 	res.Quantized = append(res.Quantized, p.nodes...)
 	removeUnusedInitializers(p.m.Graph)
 	return res, nil

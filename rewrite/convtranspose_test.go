@@ -1,0 +1,153 @@
+package rewrite_test
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
+	"github.com/ptq-dev/ptq/rewrite"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// upsampleHead is PP-OCR's detection head in small: ConvTranspose with a
+// bias written as a separate Add, BatchNormalization, Relu, a second
+// ConvTranspose with its Add, and Sigmoid.
+func upsampleHead(k int, strides []int64) *onnx.ModelProto {
+	b := newBuilder()
+	b.input("x", 1, 4, 5, 6)
+	b.weight("w1", 0.3, 4, 3, k, k)
+	b.init("b1", rnd(3, 1, 3, 1, 1))
+	b.init("scale", positive(4, 3))
+	b.init("shift", rnd(5, 3))
+	b.init("mean", rnd(6, 3))
+	b.init("var", positive(7, 3))
+	b.weight("w2", 0.3, 3, 1, k, k)
+	b.init("b2", tensor.FromFloat32([]float32{-0.1}, 1, 1, 1, 1))
+	b.node("ConvTranspose", []string{"x", "w1"}, []string{"t1"}, graph.IntsAttr("strides", strides), graph.IntsAttr("kernel_shape", []int64{int64(k), int64(k)}))
+	b.node("Add", []string{"t1", "b1"}, []string{"a1"})
+	b.node("BatchNormalization", []string{"a1", "scale", "shift", "mean", "var"}, []string{"n1"})
+	b.node("Relu", []string{"n1"}, []string{"r1"})
+	b.node("ConvTranspose", []string{"r1", "w2"}, []string{"t2"}, graph.IntsAttr("strides", strides))
+	b.node("Add", []string{"b2", "t2"}, []string{"a2"})
+	b.node("Sigmoid", []string{"a2"}, []string{"y"})
+	b.output("y")
+	return b.model(13)
+}
+
+// TestConvTransposeToConv: with k == stride the head becomes 1x1 Convs and
+// DepthToSpace, the bias Adds and the BatchNormalization fold, the
+// activations move before the DepthToSpace, and the outputs stay the same.
+// A ConvTranspose whose kernel overlaps (k > stride) is left alone.
+func TestConvTransposeToConv(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		k         int
+		strides   []int64
+		converted bool
+	}{
+		{"k2s2", 2, []int64{2, 2}, true},
+		{"k3s3", 3, []int64{3, 3}, true},
+		{"k3s2", 3, []int64{2, 2}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mp := upsampleHead(c.k, c.strides)
+			m, err := graph.FromProto(proto.Clone(mp).(*onnx.ModelProto))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rewrite.RunPasses(m, rewrite.Prepare(13), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := count(m, "Add") + count(m, "BatchNormalization"); got != 0 {
+				t.Errorf("%d Add/BatchNormalization left, want them folded", got)
+			}
+			want := map[bool][3]int{true: {0, 2, 2}, false: {2, 0, 0}}[c.converted]
+			got := [3]int{count(m, "ConvTranspose"), count(m, "Conv"), count(m, "DepthToSpace")}
+			if got != want {
+				t.Errorf("ConvTranspose, Conv, DepthToSpace = %v, want %v", got, want)
+			}
+			if c.converted {
+				// Relu and Sigmoid read the Convs, so quantization can
+				// fold or fuse them.
+				for _, op := range []string{"Relu", "Sigmoid"} {
+					for _, n := range m.Graph.Nodes {
+						if n.OpType == op && n.Inputs[0].Producer.OpType != "Conv" {
+							t.Errorf("%s reads %s, want a Conv", op, n.Inputs[0].Producer.OpType)
+						}
+					}
+				}
+			}
+			in := map[string]*tensor.Tensor{"x": rnd(11, 1, 4, 5, 6)}
+			sameOutputs(t, runEngine(t, mustGraph(t, mp), in), runEngine(t, roundTrip(t, m), in), 1e-5)
+		})
+	}
+}
+
+// TestFoldBiasAddShapes: only constants that add one value per output
+// channel fold; one that broadcasts along the spatial axes stays an Add.
+func TestFoldBiasAddShapes(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		shape  []int
+		folded bool
+	}{
+		{"channel", []int{3, 1, 1}, true},
+		{"batch-channel", []int{1, 3, 1, 1}, true},
+		{"scalar", []int{}, true},
+		{"spatial", []int{1, 1, 1, 6}, false},
+		{"full", []int{1, 3, 5, 6}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBuilder()
+			b.input("x", 1, 4, 5, 6)
+			b.weight("w", 0.3, 3, 4, 3, 3)
+			b.weight("bias", 0.1, 3)
+			b.init("c", rnd(2, c.shape...))
+			b.node("Conv", []string{"x", "w", "bias"}, []string{"z"}, graph.IntsAttr("pads", []int64{1, 1, 1, 1}))
+			b.node("Add", []string{"z", "c"}, []string{"y"})
+			b.output("y")
+			mp := b.model(13)
+			m := mustGraph(t, proto.Clone(mp).(*onnx.ModelProto))
+			if err := rewrite.FoldBiasAdd(m); err != nil {
+				t.Fatal(err)
+			}
+			if got := count(m, "Add") == 0; got != c.folded {
+				t.Errorf("folded = %v, want %v", got, c.folded)
+			}
+			in := map[string]*tensor.Tensor{"x": rnd(11, 1, 4, 5, 6)}
+			sameOutputs(t, runEngine(t, mustGraph(t, mp), in), runEngine(t, roundTrip(t, m), in), 1e-5)
+		})
+	}
+}
+
+// TestFoldHardSigmoid: a HardSigmoid that alone reads a Conv becomes a
+// Clip(0, 1) of a Conv with scaled weights; one whose input has another
+// reader (hard-swish) stays.
+func TestFoldHardSigmoid(t *testing.T) {
+	b := newBuilder()
+	b.input("x", 1, 4, 5, 6)
+	b.weight("w1", 0.5, 4, 4, 1, 1)
+	b.weight("b1", 0.5, 4)
+	b.weight("w2", 0.5, 4, 4, 1, 1)
+	b.node("Conv", []string{"x", "w1", "b1"}, []string{"c1"})
+	b.node("HardSigmoid", []string{"c1"}, []string{"h1"}, graph.FloatAttr("alpha", 0.2), graph.FloatAttr("beta", 0.5))
+	b.node("Conv", []string{"h1", "w2"}, []string{"c2"})
+	b.node("HardSigmoid", []string{"c2"}, []string{"h2"}, graph.FloatAttr("alpha", 1.0/6))
+	b.node("Mul", []string{"c2", "h2"}, []string{"y"})
+	b.output("y")
+	mp := b.model(13)
+	m := mustGraph(t, proto.Clone(mp).(*onnx.ModelProto))
+	if err := rewrite.FoldHardSigmoid(m); err != nil {
+		t.Fatal(err)
+	}
+	if count(m, "HardSigmoid") != 1 || count(m, "Clip") != 1 {
+		t.Errorf("HardSigmoid %d, Clip %d; want the first folded, the hard-swish one kept", count(m, "HardSigmoid"), count(m, "Clip"))
+	}
+	if v := m.Graph.Value("h1"); v == nil || v.Producer == nil || v.Producer.OpType != "Clip" {
+		t.Error("h1 is not produced by the Clip")
+	}
+	in := map[string]*tensor.Tensor{"x": rnd(11, 1, 4, 5, 6)}
+	sameOutputs(t, runEngine(t, mustGraph(t, mp), in), runEngine(t, roundTrip(t, m), in), 1e-5)
+}

@@ -1,0 +1,212 @@
+package rewrite
+
+import (
+	"math"
+
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/tensor"
+)
+
+// PassFoldHardSigmoid names FoldHardSigmoid in Prepare's list.
+const PassFoldHardSigmoid = "fold-hardsigmoid"
+
+// FoldHardSigmoid folds HardSigmoid(x) = Clip(alpha*x + beta, 0, 1) into the
+// Conv that computes x when nothing else reads x: the Conv's weight is
+// scaled by alpha and its bias becomes alpha*b + beta, and the HardSigmoid
+// becomes Clip(0, 1), which quantization folds into the Conv's output range.
+// Squeeze-and-excitation blocks (MobileNetV3, PP-LCNet) end this way; ONNX
+// Runtime has no quantized HardSigmoid, so unfolded it runs in float between
+// a DequantizeLinear and a QuantizeLinear.
+//
+// The Conv's output gets a new name: it no longer holds what the original
+// model's tensor of that name held.
+func FoldHardSigmoid(m *graph.Model) error {
+	for _, g := range graphs(m) {
+		for _, n := range append([]*graph.Node(nil), g.Nodes...) {
+			if err := foldHardSigmoid(m, g, n); err != nil {
+				return err
+			}
+		}
+		g.RemoveDead()
+	}
+	return nil
+}
+
+func foldHardSigmoid(m *graph.Model, g *graph.Graph, n *graph.Node) error {
+	if n.OpType != "HardSigmoid" || !isDefault(n) || len(n.Inputs) != 1 || len(n.Outputs) != 1 || n.Outputs[0] == nil {
+		return nil
+	}
+	alpha := float64(n.AttrFloat("alpha", 0.2))
+	beta := float64(n.AttrFloat("beta", 0.5))
+	if alpha == 0 || math.IsNaN(alpha) || math.IsInf(alpha, 0) || math.IsNaN(beta) || math.IsInf(beta, 0) {
+		return nil
+	}
+	x := n.Inputs[0]
+	p := x.Producer
+	if x == nil || p == nil || p.Graph != g || p.OpType != "Conv" || !isDefault(p) ||
+		len(x.Consumers) != 1 || g.IsOutput(x) || len(p.Inputs) < 2 || p.Inputs[1] == nil {
+		return nil
+	}
+	w, ok := floatTensor(m, p.Inputs[1])
+	if !ok || w.Rank() < 3 {
+		return nil
+	}
+	c := w.Shape[0]
+	scale := make([]float64, c)
+	for i := range scale {
+		scale[i] = alpha
+	}
+	if !scaleConvWeight(p, w, scale) {
+		return nil
+	}
+	b := make([]float32, c)
+	if len(p.Inputs) > 2 && p.Inputs[2] != nil {
+		old, ok := floatConst(m, p.Inputs[2])
+		if !ok || len(old) != c {
+			return nil
+		}
+		for i, v := range old {
+			b[i] = float32(alpha*v + beta)
+		}
+	} else {
+		for i := range b {
+			b[i] = float32(beta)
+		}
+	}
+	wp, err := onnxio.FromTensor("", w)
+	if err != nil {
+		return err
+	}
+	bp, err := onnxio.FromTensor("", tensor.FromFloat32(b, c))
+	if err != nil {
+		return err
+	}
+	base := p.Name
+	if base == "" {
+		base = p.OpType
+	}
+	p.SetInput(1, g.AddInitializer(base+"_hardsigmoid_weight", wp))
+	for len(p.Inputs) < 3 {
+		p.Inputs = append(p.Inputs, nil)
+	}
+	p.SetInput(2, g.AddInitializer(base+"_hardsigmoid_bias", bp))
+	y := n.Outputs[0]
+	affine, err := x.Detach(g.UniqueName(y.Name + "_affine"))
+	if err != nil {
+		return err
+	}
+	g.RemoveNode(n)
+	_, err = addClip(m, g, affine, y, 0, 1)
+	return err
+}
+
+// addClip makes y = Clip(x, lo, hi), with the bounds as attributes before
+// opset 11 and as initializers from 11 on.
+func addClip(m *graph.Model, g *graph.Graph, x, y *graph.Value, lo, hi float32) (*graph.Node, error) {
+	if m.Opset("") < 11 {
+		return g.AddNodeProducing("Clip", "", []*graph.Value{x}, []*graph.Value{y},
+			graph.FloatAttr("min", lo), graph.FloatAttr("max", hi))
+	}
+	l := g.AddInitializer(y.Name+"_min", scalarFloat(lo))
+	h := g.AddInitializer(y.Name+"_max", scalarFloat(hi))
+	return g.AddNodeProducing("Clip", "", []*graph.Value{x, l, h}, []*graph.Value{y})
+}
+
+// affineHardSigmoids rewrites each quantized HardSigmoid, which ONNX Runtime
+// runs in float between a DequantizeLinear and a QuantizeLinear, as
+//
+//	DQ(xq, s*alpha, z) -> Add(DQ(beta)) -> Clip(0, 1) -> Q
+//
+// the same function (alpha*x + beta, clipped) with the slope moved into the
+// input's scale. ONNX Runtime drops a Clip whose bounds the QuantizeLinear's
+// saturation already imposes and fuses the rest into one QLinearAdd. That
+// holds when the output's quantized range starts at zero and ends at or
+// below one; other HardSigmoids stay as they are.
+func (p *Plan) affineHardSigmoids() error {
+	t := p.cfg.ActivationType
+	if t.Bits != 8 {
+		return nil // ONNX Runtime fuses Clip into QuantizeLinear for 8-bit types only
+	}
+	for _, n := range p.nodes {
+		if n.OpType != "HardSigmoid" || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+			continue
+		}
+		g := n.Graph
+		alpha, beta := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
+		if !(alpha > 0) || beta == 0 || !finite(alpha) || !finite(beta) {
+			continue
+		}
+		y := n.Outputs[0]
+		if y == nil || len(y.Consumers) != 1 || g.IsOutput(y) {
+			continue
+		}
+		q := y.Consumers[0]
+		if q.OpType != "QuantizeLinear" || len(q.Inputs) < 3 || q.Inputs[0] != y {
+			continue
+		}
+		ys, ok1 := scalarConst(q.Inputs[1])
+		yz, ok2 := scalarInt(q.Inputs[2])
+		if !ok1 || !ok2 || yz != t.Min() || float32(t.Max()-yz)*ys-1 > 0x1p-23 {
+			continue // the saturation would not clip at exactly 0 and 1
+		}
+		xv := n.Inputs[0]
+		d := xv.Producer
+		if d == nil || d.OpType != "DequantizeLinear" || len(xv.Consumers) != 1 || len(d.Inputs) < 3 || d.Inputs[2] == nil {
+			continue
+		}
+		xs, ok := scalarConst(d.Inputs[1])
+		if !ok {
+			continue
+		}
+		xq, xz := d.Inputs[0], d.Inputs[2]
+		g.RemoveNode(n)
+		g.RemoveNode(d)
+		// A new DequantizeLinear, so that it is the last reader of xq: tools
+		// that pair a QuantizeLinear with its first DequantizeLinear still
+		// find one with xq's own scale when there is one.
+		sx := g.AddInitializer(xq.Name+"_scale_times_alpha", scalarFloat(float32(float64(xs)*float64(alpha))))
+		dx := g.AddNode("DequantizeLinear", "", []*graph.Value{xq, sx, xz}, []string{xv.Name})
+		bq, bz := int32(1), int32(0)
+		switch {
+		case beta < 0 && t.Signed:
+			bq = -1
+		case beta < 0:
+			bq, bz = 0, 1
+		}
+		bv := g.AddInitializer(y.Name+"_beta_quantized", intTensor(t, []int32{bq}, nil))
+		bs := g.AddInitializer(y.Name+"_beta_scale", scalarFloat(float32(math.Abs(float64(beta)))))
+		bzv := g.AddInitializer(y.Name+"_beta_zero_point", zeroPoint(t, []int32{bz}, nil))
+		db := g.AddNode("DequantizeLinear", "", []*graph.Value{bv, bs, bzv}, []string{y.Name + "_beta"})
+		add := g.AddNode("Add", "", []*graph.Value{dx.Outputs[0], db.Outputs[0]}, []string{y.Name + "_affine"})
+		add.Name = n.Name
+		if _, err := addClip(p.m, g, add.Outputs[0], y, 0, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scalarInt reads a one-element integer initializer (a zero point).
+func scalarInt(v *graph.Value) (int32, bool) {
+	if v == nil || v.Initializer == nil {
+		return 0, false
+	}
+	t, err := tensorOf(v)
+	if err != nil || t.Len() != 1 {
+		return 0, false
+	}
+	switch d := t.Data.(type) {
+	case []int8:
+		return int32(d[0]), true
+	case []uint8:
+		return int32(d[0]), true
+	case []int16:
+		return int32(d[0]), true
+	case []uint16:
+		return int32(d[0]), true
+	case []int32:
+		return d[0], true
+	}
+	return 0, false
+}
