@@ -344,16 +344,40 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 		defined[v.Name] = true
 	}
 	var fusions map[*graph.Node]engineFusion
+	var chains map[*graph.Node]*engineChain // by last node
+	skip := map[*graph.Node]bool{}          // nodes fused into another step
 	if e.fuse {
+		chains = e.chains(g, opsets, p.outputs)
+		for _, c := range chains {
+			skip[c.head] = true
+			for _, m := range c.nodes[:len(c.nodes)-1] {
+				skip[m] = true
+			}
+		}
 		fusions = e.fusions(g, opsets, p.outputs)
 	}
-	skip := map[*graph.Node]bool{} // activations fused into an earlier step
 	lastUse := map[string]int{}
 	for _, n := range order {
 		if skip[n] {
 			continue
 		}
 		i := len(p.steps)
+		if c := chains[n]; c != nil {
+			// The Conv runs here, where its chain's operands are ready.
+			s := engineStep{node: c.head, op: c.op, in: c.in, producer: n}
+			for _, v := range n.Outputs {
+				s.out = append(s.out, v.Name)
+				defined[v.Name] = true
+				lastUse[v.Name] = i
+			}
+			for _, name := range c.in {
+				if name != "" {
+					lastUse[name] = i
+				}
+			}
+			p.steps = append(p.steps, s)
+			continue
+		}
 		s := engineStep{node: n, producer: n}
 		op, err := buildNode(n, opsets.of(n.Domain))
 		if err != nil {
@@ -411,7 +435,14 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 		if skip[n] {
 			continue
 		}
-		for _, name := range e.reads(n) {
+		reads := e.reads(n)
+		if c := chains[n]; c != nil {
+			reads = c.in
+		}
+		for _, name := range reads {
+			if name == "" {
+				continue
+			}
 			if !defined[name] && !seen[name] {
 				seen[name] = true
 				p.outer = append(p.outer, name)

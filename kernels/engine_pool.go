@@ -129,7 +129,7 @@ type frameAlloc struct {
 	owned map[uintptr]*ownedBuf // by start address
 }
 
-func (a *frameAlloc) alloc(dt tensor.DType, shape []int) *tensor.Tensor {
+func (a *frameAlloc) alloc(dt tensor.DType, shape []int, zero bool) *tensor.Tensor {
 	n := tensor.NumElements(shape)
 	if n == 0 || dt == tensor.String {
 		return tensor.New(dt, shape...)
@@ -138,7 +138,7 @@ func (a *frameAlloc) alloc(dt tensor.DType, shape []int) *tensor.Tensor {
 	data := a.pool.get(k)
 	if data == nil {
 		data = tensor.MakeSlice(dt, n)
-	} else {
+	} else if zero {
 		reflect.ValueOf(data).Clear()
 	}
 	lo, hi := poolSpan(data)

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -48,6 +49,16 @@ func fuseActivation(op Op, a nnAct) bool {
 		return true
 	}
 	return false
+}
+
+// applyFast is apply with the vector loops where there are some.
+func (a nnAct) applyFast(y []float32) {
+	switch a.kind {
+	case nnActRelu:
+		vecClamp(y, 0, float32(math.Inf(1)))
+	case nnActClip:
+		vecClamp(y, a.lo, a.hi)
+	}
 }
 
 func (a nnAct) apply(y []float32) {
@@ -141,7 +152,7 @@ func (o *convOp) Run(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 		return convRefRun[float32](o, ctx, in[0], in[1], b)
 	}
-	return o.runFast(ctx, in[0], in[1], b)
+	return o.runFast(ctx, in[0], in[1], b, nil)
 }
 
 func convRefRun[T nnFloat](o *convOp, ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -226,7 +237,10 @@ func (o *convOp) getScratch(n int) *[]float32 {
 	return &s
 }
 
-func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor, error) {
+// runFast is the float32 convolution. prog, when not nil, is an
+// elementwise chain applied to each block of the output while it is in
+// cache (it replaces o.act).
+func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([]*tensor.Tensor, error) {
 	geo, nb, c, m, err := convShapes(&o.win, o.group, x, w, b)
 	if err != nil {
 		return nil, err
@@ -245,22 +259,35 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 			return nil, err
 		}
 	}
-	y := ctx.NewTensor(tensor.Float, append([]int{nb, m}, geo.outShape()...)...)
+	// Every path below writes each output element.
+	y := ctx.newTensorFull(tensor.Float, append([]int{nb, m}, geo.outShape()...)...)
 	yd := y.Data.([]float32)
 	outVol := geo.outVol()
 	if outVol == 0 || nb == 0 || m == 0 {
 		return []*tensor.Tensor{y}, nil
 	}
+	act := o.act
+	if prog != nil {
+		act, prog = prog.splitAct()
+	}
 	group := o.group
 	cg, mg := c/group, m/group
 	if cg == 1 && group > 1 {
-		if geo.nd == 2 {
-			o.convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m)
-		} else {
-			convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m)
+		// post finishes len(d) outputs of channel ch starting at flat
+		// index off, while they are in cache.
+		var post func(d []float32, ch, off int)
+		if act.kind != nnActNone || prog != nil {
+			post = func(d []float32, ch, off int) {
+				act.applyFast(d)
+				if prog != nil {
+					prog.run(d, ch, off)
+				}
+			}
 		}
-		if o.act.kind != nnActNone {
-			ctx.Parallel(nb*m, 1, func(lo, hi int) { o.act.apply(yd[lo*outVol : hi*outVol]) })
+		if geo.nd == 2 {
+			o.convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m, post)
+		} else {
+			convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m, post)
 		}
 		return []*tensor.Tensor{y}, nil
 	}
@@ -287,7 +314,23 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor) ([]*tensor.Tensor
 			bmat, ldb = col, w
 		}
 		// bias and activation run in the GEMM's epilogue
-		nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, nil, o.act)
+		nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, nil, act)
+		if prog == nil {
+			return
+		}
+		// The block (mg rows of w outputs, a tile chosen to fit L2) is
+		// still in cache.
+		rows := func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				ch := g*mg + r
+				prog.run(yo[r*outVol:r*outVol+w], ch, (n*m+ch)*outVol+p0)
+			}
+		}
+		if threads > 1 {
+			ctx.Parallel(mg, 1, rows)
+		} else {
+			rows(0, mg)
+		}
 	}
 	colLen := 0
 	if !pointwise {
@@ -392,7 +435,7 @@ func nnValidRange(off, s, in, out int) (int, int) {
 // convDepthwise handles group == C (each output channel reads one input
 // channel) tap by tap: for every kernel tap it adds w·x over the whole
 // valid output range, so the inner loop is a bounds-free axpy.
-func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) {
+func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, post func(d []float32, ch, off int)) {
 	mult := m / c
 	inVol, outVol, kVol := g.inVol(), g.outVol(), g.kVol()
 	ctx.Parallel(nb*m, 1, func(lo, hi int) {
@@ -444,6 +487,9 @@ func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) 
 					}
 				}
 			}
+			if post != nil {
+				post(yo, oc, j*outVol)
+			}
 		}
 	})
 }
@@ -451,7 +497,7 @@ func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) 
 // convDepthwise2D is the 2-D depthwise path: each channel's plane is copied
 // once into a zero-padded scratch plane so the loops need no bounds tests,
 // with unrolled kernels for the 3x3 shapes of mobile networks.
-func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int) {
+func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, post func(d []float32, ch, off int)) {
 	mult := m / c
 	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw, dh, dw := g.k[1], g.k[2], g.s[1], g.s[2], g.d[1], g.d[2]
@@ -490,6 +536,9 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 			if b != nil {
 				bias = b[oc]
 			}
+			// Long rows are finished while in L1; short ones a plane at a
+			// time, so the chain's per-call cost is spread over more work.
+			rowPost := post != nil && outW >= 256
 			switch {
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 1:
 				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
@@ -509,6 +558,9 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 							w3*r1[ow] + w4*r1[ow+1] + w5*r1[ow+2] +
 							w6*r2[ow] + w7*r2[ow+1] + w8*r2[ow+2]
 					}
+					if rowPost {
+						post(dst, oc, j*outH*outW+oh*outW)
+					}
 				}
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 2 && nnDwRow3s2 != nil:
 				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
@@ -527,6 +579,9 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 							v += wv[3*k]*e[k][ow] + wv[3*k+1]*od[k][ow] + wv[3*k+2]*e[k][ow+1]
 						}
 						dst[ow] = v
+					}
+					if rowPost {
+						post(dst, oc, j*outH*outW+oh*outW)
 					}
 				}
 			default:
@@ -560,7 +615,13 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 							}
 						}
 					}
+					if rowPost {
+						post(dst, oc, j*outH*outW+oh*outW)
+					}
 				}
+			}
+			if post != nil && !rowPost {
+				post(yo, oc, j*outH*outW)
 			}
 		}
 	})

@@ -44,16 +44,26 @@ type Context struct {
 	// graph. Set by the Engine.
 	RunSubgraph func(g *graph.Graph, inputs []*tensor.Tensor) ([]*tensor.Tensor, error)
 
-	// alloc, set by the Engine, hands out recycled (zeroed) buffers; see
-	// engine_pool.go.
-	alloc func(dt tensor.DType, shape []int) *tensor.Tensor
+	// alloc, set by the Engine, hands out recycled buffers, zeroed unless
+	// zero is false; see engine_pool.go.
+	alloc func(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
 }
 
 // NewTensor allocates a zeroed output tensor. Ops allocate through it so
 // that the engine can recycle the buffers of dead tensors.
 func (c *Context) NewTensor(dt tensor.DType, shape ...int) *tensor.Tensor {
 	if c != nil && c.alloc != nil {
-		return c.alloc(dt, shape)
+		return c.alloc(dt, shape, true)
+	}
+	return tensor.New(dt, shape...)
+}
+
+// newTensorFull allocates an output tensor the op will overwrite entirely:
+// a recycled buffer is handed out with its old contents, saving a pass
+// over memory (several percent of a mobile network's time).
+func (c *Context) newTensorFull(dt tensor.DType, shape ...int) *tensor.Tensor {
+	if c != nil && c.alloc != nil {
+		return c.alloc(dt, shape, false)
 	}
 	return tensor.New(dt, shape...)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +30,7 @@ func benchCmd() *cli.Command {
 			&cli.IntFlag{Name: "iters", Value: 10, Usage: "timed runs"},
 			&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed runs before timing"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON object instead of text"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the timed runs to `FILE` (read it with go tool pprof)"},
 		},
 		Action: benchAction,
 	}
@@ -75,6 +78,17 @@ func benchAction(c *cli.Context) error {
 		if _, err := e.Run(inputs, nil); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
+	}
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	times := make([]float64, iters)
 	for i := range times {
