@@ -464,19 +464,62 @@ func TestGranularities(t *testing.T) {
 	}
 }
 
-func TestNonFiniteRejectedWithoutChange(t *testing.T) {
+func TestNaNRejectedWithoutChange(t *testing.T) {
 	o := NewObserver(Granularity{}, Needs{HistogramBins: 64})
 	observeAll(t, o, []float32{1, 2}, 2)
 	before, _ := json.Marshal(o)
-	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
-		err := o.Observe(tensor.FromFloat32([]float32{5, bad, 6}, 3))
-		if !errors.Is(err, ErrNonFinite) {
-			t.Errorf("%g: error %v, want ErrNonFinite", bad, err)
-		}
+	err := o.Observe(tensor.FromFloat32([]float32{5, float32(math.NaN()), 6}, 3))
+	if !errors.Is(err, ErrNonFinite) {
+		t.Errorf("error %v, want ErrNonFinite", err)
 	}
 	after, _ := json.Marshal(o)
 	if !bytes.Equal(before, after) {
 		t.Error("a rejected tensor changed the statistics")
+	}
+}
+
+// TestInfCounted: ±Inf (an attention mask's) is counted apart, the finite
+// values are observed as usual, the count survives merging, and Ranges
+// refuses the tensor with ErrInfinite for every method.
+func TestInfCounted(t *testing.T) {
+	needs := allNeeds(t)
+	o := NewObserver(Granularity{Kind: PerChannel}, needs)
+	inf := float32(math.Inf(1))
+	if err := o.Observe(tensor.FromFloat32([]float32{5, -inf, 6, 1, 2, inf}, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []Summary{{Count: 2, Min: 5, Max: 6, Inf: 1}, {Count: 2, Min: 1, Max: 2, Inf: 1}} {
+		s := o.Summaries[i]
+		if s.Count != want.Count || s.Min != want.Min || s.Max != want.Max || s.Inf != want.Inf {
+			t.Errorf("slot %d: count %d min %g max %g inf %d, want %+v", i, s.Count, s.Min, s.Max, s.Inf, want)
+		}
+		var n uint64
+		for _, c := range s.Hist.Counts {
+			n += c
+		}
+		if n != s.Count {
+			t.Errorf("slot %d: histogram holds %d values, want %d", i, n, s.Count)
+		}
+	}
+	m := NewObserver(Granularity{Kind: PerChannel}, needs)
+	if err := m.Merge(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Merge(o); err != nil {
+		t.Fatal(err)
+	}
+	if m.Summaries[0].Inf != 2 {
+		t.Errorf("merged Inf count %d, want 2", m.Summaries[0].Inf)
+	}
+	for _, meth := range []Method{MinMax{}, Percentile{Percentile: 99.9}, Entropy{}, MSE{}} {
+		if _, err := m.Ranges(meth, Target{Type: quant.Uint8}); !errors.Is(err, ErrInfinite) {
+			t.Errorf("%s: error %v, want ErrInfinite", meth, err)
+		}
+	}
+	finite := NewObserver(Granularity{}, needs)
+	observeAll(t, finite, []float32{1, 2}, 2)
+	if _, err := finite.Ranges(MinMax{}, Target{Type: quant.Uint8}); err != nil {
+		t.Errorf("finite tensor: %v", err)
 	}
 }
 

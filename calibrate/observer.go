@@ -131,8 +131,10 @@ func NewObserver(g Granularity, needs Needs) *TensorStats {
 }
 
 // Observe adds the values of t, which must be a float32 tensor. A tensor
-// holding NaN or ±Inf is rejected (the error wraps ErrNonFinite and gives
-// the first position) and leaves the statistics unchanged.
+// holding NaN is rejected (the error wraps ErrNonFinite and gives the first
+// position) and leaves the statistics unchanged. ±Inf values (an additive
+// attention mask) are counted apart from the finite ones, and make Ranges
+// fail with ErrInfinite.
 func (s *TensorStats) Observe(t *tensor.Tensor) error {
 	if t.DType != tensor.Float {
 		return fmt.Errorf("calibrate: observing a %v tensor; only float32 is observed", t.DType)
@@ -154,19 +156,20 @@ func (s *TensorStats) Observe(t *tensor.Tensor) error {
 	}
 	runs := l.runs(data, n)
 	type scanned struct {
-		lo, hi   float32
-		zeros, n uint64
+		lo, hi        float32
+		zeros, n, inf uint64
 	}
 	sc := make([]scanned, n)
 	for i, r := range runs {
-		lo, hi, zeros, cnt, bad, at, ok := scan(r)
+		lo, hi, zeros, cnt, inf, at, ok := scan(r)
 		if !ok {
-			return fmt.Errorf("calibrate: value %g at position %d of slot %d: %w", bad, at, i, ErrNonFinite)
+			return fmt.Errorf("calibrate: value NaN at position %d of slot %d: %w", at, i, ErrNonFinite)
 		}
-		sc[i] = scanned{lo, hi, zeros, cnt}
+		sc[i] = scanned{lo, hi, zeros, cnt, inf}
 	}
 	for i, r := range runs {
-		s.Summaries[i].add(r, sc[i].lo, sc[i].hi, sc[i].zeros, sc[i].n)
+		s.Summaries[i].add(finiteRuns(r, sc[i].inf), sc[i].lo, sc[i].hi, sc[i].zeros, sc[i].n)
+		s.Summaries[i].Inf += sc[i].inf
 	}
 	return nil
 }
@@ -205,6 +208,13 @@ func (s *TensorStats) Merge(other Observer) error {
 func (s *TensorStats) Ranges(m Method, t Target) ([]Range, error) {
 	if len(s.Summaries) == 0 {
 		return nil, fmt.Errorf("calibrate: %w", ErrNoData)
+	}
+	var inf uint64
+	for i := range s.Summaries {
+		inf += s.Summaries[i].Inf
+	}
+	if inf > 0 {
+		return nil, fmt.Errorf("calibrate: %d values were ±Inf: %w", inf, ErrInfinite)
 	}
 	r := make([]Range, len(s.Summaries))
 	var errs []error

@@ -42,8 +42,10 @@ type RunOptions struct {
 // Run feeds every batch of data through eng and observes the chosen tensors.
 // Memory is that of the engine for one batch plus the statistics, whatever
 // the number of samples. The reader's own checks (dataset.Options
-// SkipNonFinite, sample indices in errors) apply to the inputs; a NaN or Inf
-// produced inside the model is an error naming the tensor and the samples.
+// SkipNonFinite, sample indices in errors) apply to the inputs; a NaN
+// produced inside the model is an error naming the tensor and the samples,
+// while ±Inf inside it (an attention mask) is counted and leaves that tensor
+// without a range (see TensorStats.Observe).
 func Run(ctx context.Context, eng *kernels.Engine, data dataset.Reader, opts RunOptions) (*Stats, error) {
 	shards := max(opts.Shards, 1)
 	if opts.Shard < 0 || opts.Shard >= shards {

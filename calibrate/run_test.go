@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -171,12 +172,26 @@ func TestRunNonFinite(t *testing.T) {
 	if s.Skipped != 2 || s.Samples != 8 {
 		t.Errorf("skipping: %d skipped, %d observed; want 2 and 8", s.Skipped, s.Samples)
 	}
-	// Inf made inside the model: 1/0.
+	// Inf made inside the model (1/0) is counted and leaves the tensor
+	// without a range; the other tensors are unaffected.
 	xs = make([]float32, 6)
 	writeNPY(t, path, xs)
-	_, err = Run(context.Background(), testEngine(t, "Reciprocal"), openData(t, path, 1, false), RunOptions{})
-	if err == nil || !strings.Contains(err.Error(), `"y"`) || !strings.Contains(err.Error(), "samples 0-0") {
-		t.Errorf("Inf from Reciprocal: error %v, want one naming tensor \"y\" and the samples", err)
+	s, err = Run(context.Background(), testEngine(t, "Reciprocal"), openData(t, path, 1, false), RunOptions{})
+	if err != nil {
+		t.Fatalf("Inf from Reciprocal: %v", err)
+	}
+	if _, err := s.Tensors["y"].Ranges(MinMax{}, Target{Type: quant.Uint8}); !errors.Is(err, ErrInfinite) {
+		t.Errorf("Inf from Reciprocal: range error %v, want ErrInfinite", err)
+	}
+	if _, err := s.Tensors["h"].Ranges(MinMax{}, Target{Type: quant.Uint8}); err != nil {
+		t.Errorf("finite tensor h: %v", err)
+	}
+	// NaN made inside the model (the square root of -1) is an error.
+	xs = []float32{1, 1, 1, 1, 1, 1}
+	writeNPY(t, path, xs)
+	_, err = Run(context.Background(), testEngine(t, "Sqrt"), openData(t, path, 1, false), RunOptions{})
+	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), `"y"`) || !strings.Contains(err.Error(), "samples 0-0") {
+		t.Errorf("NaN from Sqrt: error %v, want one naming tensor \"y\" and the samples", err)
 	}
 }
 

@@ -6,8 +6,13 @@ import (
 	"math"
 )
 
-// ErrNonFinite is wrapped by Observe when a tensor holds NaN or ±Inf.
+// ErrNonFinite is wrapped by Observe when a tensor holds NaN.
 var ErrNonFinite = errors.New("not finite")
+
+// ErrInfinite is wrapped by Ranges when a tensor held ±Inf: no affine
+// range represents it (an additive attention mask of -Inf is the usual
+// cause), so the tensor must stay in float.
+var ErrInfinite = errors.New("holds infinite values")
 
 // ErrNoData is wrapped by a Method when a slot saw no values.
 var ErrNoData = errors.New("no values observed")
@@ -40,12 +45,15 @@ func (n Needs) Union(o Needs) (Needs, error) {
 // maximum, and on request a histogram and a moving average. Everything but
 // the moving average merges exactly and independently of order.
 type Summary struct {
-	Count uint64         `json:"count"`
-	Zeros uint64         `json:"zeros"`
-	Min   float32        `json:"min"`
-	Max   float32        `json:"max"`
-	Hist  *Histogram     `json:"hist,omitempty"`
-	EMA   *MovingAverage `json:"ema,omitempty"`
+	Count uint64 `json:"count"`
+	Zeros uint64 `json:"zeros"`
+	// Inf counts the ±Inf values seen; they are not in Count, Min, Max or
+	// the histogram.
+	Inf  uint64         `json:"inf,omitempty"`
+	Min  float32        `json:"min"`
+	Max  float32        `json:"max"`
+	Hist *Histogram     `json:"hist,omitempty"`
+	EMA  *MovingAverage `json:"ema,omitempty"`
 }
 
 func newSummary(n Needs) Summary {
@@ -59,15 +67,19 @@ func newSummary(n Needs) Summary {
 	return s
 }
 
-// scan returns the extremes and zero count of runs, or the first
-// non-finite value's position.
-func scan(runs [][]float32) (lo, hi float32, zeros, n uint64, bad float32, badAt int, ok bool) {
+// scan returns the extremes, zero count and count of the finite values of
+// runs and the number of ±Inf values, or the first NaN's position.
+func scan(runs [][]float32) (lo, hi float32, zeros, n, inf uint64, badAt int, ok bool) {
 	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
 	pos := 0
 	for _, r := range runs {
 		for i, x := range r {
 			if x-x != 0 { // NaN or ±Inf
-				return 0, 0, 0, 0, x, pos + i, false
+				if x != x {
+					return 0, 0, 0, 0, 0, pos + i, false
+				}
+				inf++
+				continue
 			}
 			if x < lo {
 				lo = x
@@ -82,7 +94,26 @@ func scan(runs [][]float32) (lo, hi float32, zeros, n uint64, bad float32, badAt
 		pos += len(r)
 		n += uint64(len(r))
 	}
-	return lo, hi, zeros, n, 0, -1, true
+	return lo, hi, zeros, n - inf, inf, -1, true
+}
+
+// finiteRuns returns runs without their ±Inf values (copied only when
+// some are present).
+func finiteRuns(runs [][]float32, inf uint64) [][]float32 {
+	if inf == 0 {
+		return runs
+	}
+	var out [][]float32
+	for _, r := range runs {
+		f := make([]float32, 0, len(r))
+		for _, x := range r {
+			if x-x == 0 {
+				f = append(f, x)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // add observes one batch of values of this slot, already checked finite.
@@ -111,6 +142,7 @@ func (s *Summary) Merge(o *Summary) error {
 	if (s.Hist == nil) != (o.Hist == nil) || (s.EMA == nil) != (o.EMA == nil) {
 		return errors.New("summaries collected different statistics")
 	}
+	s.Inf += o.Inf
 	if s.Hist != nil {
 		if err := s.Hist.Merge(o.Hist); err != nil {
 			return err

@@ -195,7 +195,13 @@ func (p *Plan) dropNode(n *graph.Node) {
 		}
 		a.uses = kept
 		if a.v.Producer == n {
-			a.dead = true
+			// A float node's output can still be quantized, with its own
+			// range, for the quantized nodes that read it.
+			if len(a.uses) > 0 && a.rangeOf == "" && a.sameAs == nil {
+				a.all = false
+			} else {
+				a.dead = true
+			}
 		}
 	}
 	for c, prod := range p.folded {

@@ -349,7 +349,7 @@ func quantizeAction(c *cli.Context) error {
 	if err := onnxio.Save(out, qp, onnxio.SaveOptions{ExternalData: c.Bool("external-data")}); err != nil {
 		return err
 	}
-	fillSummary(sum, res, model, out)
+	fillSummary(sum, res, model, out, cand.floatWhy)
 	if !c.Bool("no-eval") && (static || c.String("eval-data") != "") {
 		rep, err := quantizeEval(c, model, qp, threads)
 		if err != nil {
@@ -409,6 +409,9 @@ type candidate struct {
 	ranges   map[string]calibrate.Range // nil unless static
 	stats    *calibrate.Stats           // nil unless static
 	digest   string
+	// floatWhy says why a tensor got no range although calibration reached
+	// it (by tensor name): the nodes using it stay float for that reason.
+	floatWhy map[string]string
 }
 
 // quantizeCandidate runs the recovery passes on a copy of the prepared
@@ -435,9 +438,10 @@ func quantizeCandidate(c *cli.Context, o *options, base *onnx.ModelProto, recove
 		if cand.stats, cand.digest, err = quantizeStats(c, m, plan, o, threads); err != nil {
 			return nil, err
 		}
-		if cand.ranges, err = quantizeRanges(cand.stats, o, wholeRange(m)); err != nil {
+		if cand.ranges, cand.floatWhy, err = quantizeRanges(cand.stats, o, wholeRange(m)); err != nil {
 			return nil, err
 		}
+		dropWideSoftmaxInputs(m, cand.ranges, o.cfg.ActivationType, cand.floatWhy)
 	}
 	if cand.qp, cand.res, err = buildQuantized(cand.prepared, o.cfg, cand.ranges); err != nil {
 		return nil, fmt.Errorf("%s: %w", model, err)
@@ -533,10 +537,11 @@ func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *option
 }
 
 // quantizeRanges applies the method to every tensor but those that keep
-// their whole range (see wholeRange).
-func quantizeRanges(st *calibrate.Stats, o *options, whole map[string]bool) (map[string]calibrate.Range, error) {
+// their whole range (see wholeRange). Tensors that held ±Inf get no range
+// and are listed in why.
+func quantizeRanges(st *calibrate.Stats, o *options, whole map[string]bool) (ranges map[string]calibrate.Range, why map[string]string, err error) {
 	target := calibrate.Target{Type: o.cfg.ActivationType, Symmetric: o.cfg.SymmetricActivations}
-	ranges := map[string]calibrate.Range{}
+	ranges, why = map[string]calibrate.Range{}, map[string]string{}
 	for _, name := range st.Names() {
 		method := o.method
 		if whole[name] {
@@ -546,14 +551,18 @@ func quantizeRanges(st *calibrate.Stats, o *options, whole map[string]bool) (map
 		if errors.Is(err, calibrate.ErrNoData) {
 			continue // never reached: the node stays float, and says why
 		}
+		if errors.Is(err, calibrate.ErrInfinite) {
+			why[name] = fmt.Sprintf("tensor %q holds ±Inf (an additive attention mask?), which no int range represents", name)
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		if len(rs) > 0 {
 			ranges[name] = rs[0]
 		}
 	}
-	return ranges, nil
+	return ranges, why, nil
 }
 
 func addMetadata(m *onnx.ModelProto, o *options, digest string) {
@@ -574,7 +583,7 @@ func addMetadata(m *onnx.ModelProto, o *options, digest string) {
 	m.MetadataProps = keep
 }
 
-func fillSummary(sum *summary, res *rewrite.Result, model, out string) {
+func fillSummary(sum *summary, res *rewrite.Result, model, out string, floatWhy map[string]string) {
 	for _, n := range res.Quantized {
 		sum.Quantized[n.OpType]++
 		sum.QuantizedNodes = append(sum.QuantizedNodes, n.Name)
@@ -583,7 +592,7 @@ func fillSummary(sum *summary, res *rewrite.Result, model, out string) {
 		sum.Folded = append(sum.Folded, n.Name)
 	}
 	for _, s := range res.Skipped {
-		sum.Float = append(sum.Float, floatNode{s.Node.Name, s.Node.OpType, s.Reason})
+		sum.Float = append(sum.Float, floatNode{s.Node.Name, s.Node.OpType, skipReason(s, floatWhy)})
 	}
 	sum.Params = map[string]qparam{}
 	for k, p := range res.Params {
