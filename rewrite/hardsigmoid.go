@@ -8,7 +8,11 @@ import (
 	"github.com/ptq-dev/ptq/tensor"
 )
 
-// PassFoldHardSigmoid names FoldHardSigmoid in Prepare's list.
+// PassFoldHardSigmoid names FoldHardSigmoid. It is not in Prepare's list:
+// it quantizes the HardSigmoid's output (as the Conv's clipped output range)
+// even when HardSigmoid is excluded from quantization, which costs PP-OCR
+// rec, whose recipe keeps HardSigmoid in float, 3 of 200 decoded lines. A
+// caller that quantizes HardSigmoid anyway may run it.
 const PassFoldHardSigmoid = "fold-hardsigmoid"
 
 // FoldHardSigmoid folds HardSigmoid(x) = Clip(alpha*x + beta, 0, 1) into the

@@ -25,10 +25,9 @@ const (
 // the quantizer looks), Identity and inference Dropout go, constant
 // subgraphs are folded, a constant Add after a convolution is folded into
 // its bias, BatchNormalization is folded into the Conv, ConvTranspose or
-// Gemm before it, a HardSigmoid into the Conv before it, the default-domain
-// opset is raised to target (a no-op when the model already imports target
-// or later), and a ConvTranspose whose kernel equals its stride becomes a
-// 1x1 Conv and a DepthToSpace. None of them changes what the model
+// Gemm before it, the default-domain opset is raised to target (a no-op
+// when the model already imports target or later), and a ConvTranspose
+// whose kernel equals its stride becomes a 1x1 Conv and a DepthToSpace. None of them changes what the model
 // computes (up to float rounding).
 func Prepare(target int) []Pass {
 	return []Pass{
@@ -37,7 +36,6 @@ func Prepare(target int) []Pass {
 		{Name: PassFoldConstants, Run: FoldConstants},
 		{Name: PassFoldBiasAdd, Run: FoldBiasAdd},
 		{Name: PassFoldBatchNorm, Run: FoldBatchNorm},
-		{Name: PassFoldHardSigmoid, Run: FoldHardSigmoid},
 		{Name: PassUpgradeOpset, Run: func(m *graph.Model) error { return UpgradeOpset(m, target) }},
 		{Name: PassConvTranspose, Run: ConvTransposeToConv},
 	}
