@@ -156,7 +156,7 @@ func binRun[T, R any](ctx *Context, a, b *tensor.Tensor, rdt tensor.DType, l *bi
 	if err != nil {
 		return nil, err
 	}
-	o := ctx.NewTensor(rdt, out...)
+	o := ctx.newTensorFull(rdt, out...) // binApply writes every element
 	binApply(ctx, o.Data.([]R), a.Data.([]T), a.Shape, b.Data.([]T), b.Shape, out, l)
 	return o, nil
 }

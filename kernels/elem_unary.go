@@ -128,6 +128,13 @@ func softplus(x float64) float64 {
 // unaryFast are float32 loops for the activations that are pure
 // arithmetic and hot in mobile CNNs (MobileNetV3's hard activations).
 var unaryFast = map[string]func(n *graph.Node) func(d, s []float32){
+	"Sigmoid": func(n *graph.Node) func(d, s []float32) {
+		return func(d, s []float32) {
+			for i, x := range s[:len(d)] {
+				d[i] = sigmoid32(x)
+			}
+		}
+	},
 	"HardSigmoid": func(n *graph.Node) func(d, s []float32) {
 		a, b := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
 		return func(d, s []float32) {
@@ -181,7 +188,7 @@ func init() {
 					return intUnaryVia64(ctx, x, f)
 				}
 				if fast != nil && x.DType == tensor.Float {
-					o := ctx.NewTensor(tensor.Float, x.Shape...)
+					o := ctx.newTensorFull(tensor.Float, x.Shape...)
 					d, s := o.Float32(), x.Float32()
 					ctx.Parallel(len(d), elemGrain, func(lo, hi int) { fast(d[lo:hi], s[lo:hi]) })
 					return o, nil
@@ -249,7 +256,7 @@ func unaryOp(f func(ctx *Context, x *tensor.Tensor) (*tensor.Tensor, error)) Op 
 func floatUnary(ctx *Context, x *tensor.Tensor, f func(float64) float64) (*tensor.Tensor, error) {
 	switch s := x.Data.(type) {
 	case []float32:
-		o := ctx.NewTensor(x.DType, x.Shape...)
+		o := ctx.newTensorFull(x.DType, x.Shape...)
 		d := o.Float32()
 		ctx.Parallel(len(d), elemGrain/8, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -258,7 +265,7 @@ func floatUnary(ctx *Context, x *tensor.Tensor, f func(float64) float64) (*tenso
 		})
 		return o, nil
 	case []float64:
-		o := ctx.NewTensor(x.DType, x.Shape...)
+		o := ctx.newTensorFull(x.DType, x.Shape...)
 		d := o.Data.([]float64)
 		ctx.Parallel(len(d), elemGrain/8, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -316,7 +323,7 @@ func signedUnary(ctx *Context, name string, x *tensor.Tensor) (*tensor.Tensor, e
 		}
 		return f32ToHalf(t, x.DType), nil
 	}
-	o := ctx.NewTensor(x.DType, x.Shape...)
+	o := ctx.newTensorFull(x.DType, x.Shape...) // every case writes all of o
 	switch s := x.Data.(type) {
 	case []float32:
 		signedLoop(ctx, name, o.Data.([]float32), s)
@@ -527,7 +534,7 @@ func buildClip(n *graph.Node, opset int) (Op, error) {
 		}
 		if x.DType == tensor.Float {
 			s := x.Float32()
-			o := ctx.NewTensor(tensor.Float, x.Shape...)
+			o := ctx.newTensorFull(tensor.Float, x.Shape...)
 			d := o.Float32()
 			l, h := float32(lo), float32(hi)
 			ctx.Parallel(len(d), elemGrain, func(a, b int) {

@@ -231,7 +231,7 @@ func cloneTensor(ctx *Context, t *tensor.Tensor) *tensor.Tensor {
 
 // reshaped returns a copy of t with another shape (same element count).
 func reshaped(ctx *Context, t *tensor.Tensor, shape []int) *tensor.Tensor {
-	c := ctx.NewTensor(t.DType, shape...)
+	c := ctx.newTensorFull(t.DType, shape...) // the copy covers it
 	copyAny(c.Data, t.Data)
 	return c
 }

@@ -356,12 +356,27 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 		}
 		fusions = e.fusions(g, opsets, p.outputs)
 	}
+	keepOut := map[string]bool{}
+	for _, name := range p.outputs {
+		keepOut[name] = true
+	}
 	lastUse := map[string]int{}
 	for _, n := range order {
 		if skip[n] {
 			continue
 		}
 		i := len(p.steps)
+		if e.fuse && engineFoldable(n, keepOut) {
+			// With Fuse no hook watches, so a Constant is made once here
+			// instead of copied out on every run.
+			if op, err := buildNode(n, opsets.of(n.Domain)); err == nil {
+				if out, err := op.Run(&Context{Threads: 1}, nil); err == nil && len(out) == 1 && out[0] != nil {
+					p.consts[n.Outputs[0].Name] = out[0]
+					defined[n.Outputs[0].Name] = true
+					continue
+				}
+			}
+		}
 		if c := chains[n]; c != nil {
 			// The Conv runs here, where its chain's operands are ready.
 			s := engineStep{node: c.head, op: c.op, in: c.in, producer: n}
@@ -460,6 +475,13 @@ func (e *Engine) planGraph(g *graph.Graph, opsets engineOpsets, isMain bool, err
 }
 
 func engineIsConst(p *enginePlan, name string) bool { _, ok := p.consts[name]; return ok }
+
+// engineFoldable reports a Constant node whose value may be made once at
+// planning: not a graph output, which a caller could modify between runs.
+func engineFoldable(n *graph.Node, outputs map[string]bool) bool {
+	return n.OpType == "Constant" && normDomain(n.Domain) == "" && len(n.Outputs) == 1 &&
+		n.Outputs[0] != nil && n.Outputs[0].Name != "" && !outputs[n.Outputs[0].Name]
+}
 
 // reads lists every value name node n needs: its inputs plus the outer-scope
 // names its subgraphs read (which must be alive when n runs).

@@ -172,6 +172,11 @@ func TestEngineFuseModels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, s := range fused.main.steps {
+				if s.node.OpType == "Constant" {
+					t.Fatalf("Constant %s still runs with Fuse: it should be made at planning", s.node)
+				}
+			}
 			if n := fuseCount(fused); n < tc.minFused {
 				t.Errorf("%d activations fused, want at least %d", n, tc.minFused)
 			}

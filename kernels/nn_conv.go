@@ -509,10 +509,17 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 		if sw == 2 {
 			need += 2 * ph * hw
 		}
-		buf := o.getScratch(need)
+		// After the planes: slack that the vector row kernels may read
+		// past the last row when they compute a short row's last outputs
+		// (a whole vector, the lanes past the row thrown away), then
+		// those 8 outputs.
+		const slack = 16
+		buf := o.getScratch(need + slack + 8)
 		defer o.scratch.Put(buf)
 		pad := (*buf)[:ph*pw]
 		clear(pad) // the border stays zero: only the interior is rewritten
+		all := (*buf)[:need+slack]
+		tmp := (*buf)[need+slack:]
 		var even, odd []float32
 		if sw == 2 {
 			even, odd = (*buf)[ph*pw:ph*pw+ph*hw], (*buf)[ph*pw+ph*hw:need]
@@ -539,7 +546,15 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 			// Long rows are finished while in L1; short ones a plane at a
 			// time, so the chain's per-call cost is spread over more work.
 			rowPost := post != nil && outW >= 256
+			plane3 := kh == 3 && kw == 3 && dh == 1 && dw == 1 && sh == sw
 			switch {
+			case plane3 && sw == 1 && nnDwPlane3s1 != nil:
+				nnDwPlane3s1(yo, outH, outW, pad, pw, (*[9]float32)(wc[:9]), bias)
+				rowPost = false // the plane is done: finish it below
+			case plane3 && sw == 2 && nnDwPlane3s2 != nil:
+				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
+				nnDwPlane3s2(yo, outH, outW, even, odd, hw, (*[9]float32)(wc[:9]), bias)
+				rowPost = false
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 1:
 				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
 				wv := [9]float32{w0, w1, w2, w3, w4, w5, w6, w7, w8}
@@ -552,6 +567,10 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 					start := 0
 					if nnDwRow3s1 != nil {
 						start = nnDwRow3s1(dst, r0, r1, r2, &wv, bias)
+						if start < outW {
+							nnDwRow3s1(tmp[:8], all[r+start:r+start+10], all[r+pw+start:r+pw+start+10], all[r+2*pw+start:r+2*pw+start+10], &wv, bias)
+							start += copy(dst[start:], tmp[:8])
+						}
 					}
 					for ow := start; ow < len(dst); ow++ {
 						dst[ow] = bias + w0*r0[ow] + w1*r0[ow+1] + w2*r0[ow+2] +
@@ -573,6 +592,15 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 						e[k], od[k] = even[r*hw:(r+1)*hw], odd[r*hw:(r+1)*hw]
 					}
 					start := nnDwRow3s2(dst, e, od, &wv, bias)
+					if start < outW {
+						var et, ot [3][]float32
+						for k := range 3 {
+							r := (oh*sh+k)*hw + start
+							et[k], ot[k] = all[ph*pw+r:ph*pw+r+9], all[ph*pw+ph*hw+r:ph*pw+ph*hw+r+8]
+						}
+						nnDwRow3s2(tmp[:8], et, ot, &wv, bias)
+						start += copy(dst[start:], tmp[:8])
+					}
 					for ow := start; ow < outW; ow++ {
 						v := bias
 						for k := range 3 {

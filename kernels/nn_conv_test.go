@@ -45,6 +45,12 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{1, 3, 9, 36}, w: []int{6, 1, 3, 3}, group: 3, strides: []int{1, 2}, pads: []int{0, 1, 1, 0}, act: nnAct{kind: nnActRelu}},
 		{x: []int{1, 4, 7, 29}, w: []int{4, 1, 3, 3}, group: 4, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 4, 12, 30}, w: []int{4, 1, 5, 5}, group: 4, strides: []int{2, 2}, pads: []int{2, 2, 2, 2}},
+		// whole-plane depthwise kernels: rows of exactly one vector, of a
+		// vector and one, of less than one
+		{x: []int{1, 3, 4, 16}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}},
+		{x: []int{2, 2, 5, 33}, w: []int{4, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
+		{x: []int{1, 2, 3, 32}, w: []int{2, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
+		{x: []int{1, 3, 7, 7}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 6}},
 		// several im2col tiles, tiles splitting output rows
 		{x: []int{1, 64, 20, 23}, w: []int{8, 64, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
 		{x: []int{2, 64, 41, 23}, w: []int{6, 32, 3, 2}, group: 2, strides: []int{2, 1}, pads: []int{1, 0, 1, 1}},

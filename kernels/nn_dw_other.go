@@ -24,3 +24,9 @@ func nnDeinterleave(ev, od, src []float32) {
 		ev[i], od[i] = src[2*i], src[2*i+1]
 	}
 }
+
+// The whole-plane kernels have no portable version.
+var (
+	nnDwPlane3s1 func(dst []float32, outH, outW int, src []float32, pw int, w *[9]float32, bias float32)
+	nnDwPlane3s2 func(dst []float32, outH, outW int, even, odd []float32, hw int, w *[9]float32, bias float32)
+)

@@ -29,7 +29,7 @@ const (
 	epiRDiv                // b / x
 	epiRelu
 	epiClip        // Clip to [a, b]
-	epiSigmoid     // as the Sigmoid operator: through float64
+	epiSigmoid     // sigmoid32, as the Sigmoid operator
 	epiHardSigmoid // max(0, min(1, a*x+b))
 	epiHardSwish
 	epiLeakyRelu // x < 0: a*x
@@ -339,7 +339,7 @@ func epiUnaryStep(s *epiStep, x []float32) {
 		vecClamp(x, s.a, s.b)
 	case epiSigmoid:
 		for i, v := range x {
-			x[i] = float32(sigmoid(float64(v)))
+			x[i] = sigmoid32(v)
 		}
 	case epiHardSigmoid:
 		vecHardSigmoid(x, s.a, s.b)
@@ -380,4 +380,15 @@ func epiHardSwishGo(x []float32) {
 	for i, v := range x {
 		x[i] = v * max(0, min(1, v/6+0.5))
 	}
+}
+
+// sigmoid32 is float32 Sigmoid through nnExp32: within a few ulp of the
+// float64 formula and several times faster (the 640×640 probability map
+// of PP-OCR det spent 17 ms in math.Exp).
+func sigmoid32(x float32) float32 {
+	if x >= 0 {
+		return 1 / (1 + nnExp32(-x))
+	}
+	e := nnExp32(x)
+	return e / (1 + e)
 }

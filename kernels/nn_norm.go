@@ -94,7 +94,7 @@ func batchNormRun[T nnFloat](o *batchNormOp, ctx *Context, in []*tensor.Tensor) 
 		p[2], p[3] = mean, vr
 		out = append(out, nil, runMean, runVar)
 	}
-	y := ctx.NewTensor(x.DType, x.Shape...)
+	y := ctx.newTensorFull(x.DType, x.Shape...)
 	yd := y.Data.([]T)
 	perElem := len(p[0]) == c*vol && vol != 1
 	ctx.Parallel(nb*c, max(1, 8192/max(vol, 1)), func(lo, hi int) {

@@ -365,7 +365,7 @@ func buildConcat(n *graph.Node, opset int) (Op, error) {
 			}
 			out[ax] += t.Shape[ax]
 		}
-		o := ctx.NewTensor(ts[0].DType, out...)
+		o := ctx.newTensorFull(ts[0].DType, out...) // the inputs cover it
 		outer := tensor.NumElements(out[:ax])
 		orow := tensor.NumElements(out[ax:])
 		pos := 0

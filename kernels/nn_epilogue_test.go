@@ -1,0 +1,95 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The vector chain steps must give the Go loops' bits on every length (the
+// tails run in Go) and every kind, including NaN and signed zeros in x.
+func TestEpiVectorStepsMatchGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	data := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * 4)
+		}
+		if n > 5 {
+			v[1], v[3], v[5] = float32(math.NaN()), float32(math.Copysign(0, -1)), 0
+		}
+		return v
+	}
+	same := func(a, b float32) bool {
+		return a == b || (a != a && b != b)
+	}
+	check := func(t *testing.T, what string, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if !same(got[i], want[i]) {
+				t.Fatalf("%s: [%d] = %v, want %v", what, i, got[i], want[i])
+			}
+		}
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 31, 33, 100} {
+		for k := epiAdd; k <= epiRDiv; k++ {
+			x, b := data(n), data(n)
+			want := append([]float32(nil), x...)
+			epiScalarGo(k, want, 1.7)
+			got := append([]float32(nil), x...)
+			vecScalarOp(k, got, 1.7)
+			check(t, "scalar", got, want)
+			want = append(want[:0], x...)
+			epiVectorGo(k, want, b)
+			got = append(got[:0], x...)
+			vecVectorOp(k, got, b)
+			check(t, "vector", got, want)
+		}
+		x := data(n)
+		for _, c := range []struct {
+			name     string
+			vec, go_ func([]float32)
+		}{
+			{"clamp", func(v []float32) { vecClamp(v, -0.5, 2) }, func(v []float32) { epiClampGo(v, -0.5, 2) }},
+			{"relu", func(v []float32) { vecClamp(v, 0, float32(math.Inf(1))) }, func(v []float32) { epiClampGo(v, 0, float32(math.Inf(1))) }},
+			{"hardswish", vecHardSwish, epiHardSwishGo},
+			{"hardsigmoid", func(v []float32) { vecHardSigmoid(v, 0.3, 0.4) }, func(v []float32) { epiHardSigmoidGo(v, 0.3, 0.4) }},
+		} {
+			got, want := append([]float32(nil), x...), append([]float32(nil), x...)
+			c.vec(got)
+			c.go_(want)
+			// Signed zeros may differ (max(0, -0)); values may not.
+			for i := range want {
+				if !same(got[i], want[i]) {
+					t.Fatalf("%s n=%d: [%d] = %v, want %v", c.name, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// sigmoid32 stays within a few ulp of the float64 formula over the whole
+// range, saturates like it and keeps NaN.
+func TestSigmoid32(t *testing.T) {
+	worst := 0.0
+	for x := float32(-100); x <= 100; x += 0.01371 {
+		want := sigmoid(float64(x))
+		got := float64(sigmoid32(x))
+		if want < 1e-37 {
+			if got > 1e-37 {
+				t.Fatalf("sigmoid32(%v) = %v, want about %v", x, got, want)
+			}
+			continue
+		}
+		worst = max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 1e-6 {
+		t.Errorf("worst relative error %g, want below 1e-6", worst)
+	}
+	if v := sigmoid32(float32(math.NaN())); v == v {
+		t.Errorf("sigmoid32(NaN) = %v", v)
+	}
+	if sigmoid32(0) != 0.5 || sigmoid32(200) != 1 || sigmoid32(-200) != 0 {
+		t.Errorf("sigmoid32(0, 200, -200) = %v, %v, %v", sigmoid32(0), sigmoid32(200), sigmoid32(-200))
+	}
+}
