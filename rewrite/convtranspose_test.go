@@ -121,33 +121,3 @@ func TestFoldBiasAddShapes(t *testing.T) {
 		})
 	}
 }
-
-// TestFoldHardSigmoid: a HardSigmoid that alone reads a Conv becomes a
-// Clip(0, 1) of a Conv with scaled weights; one whose input has another
-// reader (hard-swish) stays.
-func TestFoldHardSigmoid(t *testing.T) {
-	b := newBuilder()
-	b.input("x", 1, 4, 5, 6)
-	b.weight("w1", 0.5, 4, 4, 1, 1)
-	b.weight("b1", 0.5, 4)
-	b.weight("w2", 0.5, 4, 4, 1, 1)
-	b.node("Conv", []string{"x", "w1", "b1"}, []string{"c1"})
-	b.node("HardSigmoid", []string{"c1"}, []string{"h1"}, graph.FloatAttr("alpha", 0.2), graph.FloatAttr("beta", 0.5))
-	b.node("Conv", []string{"h1", "w2"}, []string{"c2"})
-	b.node("HardSigmoid", []string{"c2"}, []string{"h2"}, graph.FloatAttr("alpha", 1.0/6))
-	b.node("Mul", []string{"c2", "h2"}, []string{"y"})
-	b.output("y")
-	mp := b.model(13)
-	m := mustGraph(t, proto.Clone(mp).(*onnx.ModelProto))
-	if err := rewrite.FoldHardSigmoid(m); err != nil {
-		t.Fatal(err)
-	}
-	if count(m, "HardSigmoid") != 1 || count(m, "Clip") != 1 {
-		t.Errorf("HardSigmoid %d, Clip %d; want the first folded, the hard-swish one kept", count(m, "HardSigmoid"), count(m, "Clip"))
-	}
-	if v := m.Graph.Value("h1"); v == nil || v.Producer == nil || v.Producer.OpType != "Clip" {
-		t.Error("h1 is not produced by the Clip")
-	}
-	in := map[string]*tensor.Tensor{"x": rnd(11, 1, 4, 5, 6)}
-	sameOutputs(t, runEngine(t, mustGraph(t, mp), in), runEngine(t, roundTrip(t, m), in), 1e-5)
-}

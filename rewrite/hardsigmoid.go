@@ -1,77 +1,88 @@
 package rewrite
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/quant"
 	"github.com/ptq-dev/ptq/tensor"
 )
 
-// PassFoldHardSigmoid names FoldHardSigmoid. It is not in Prepare's list:
-// it quantizes the HardSigmoid's output (as the Conv's clipped output range)
-// even when HardSigmoid is excluded from quantization, which costs PP-OCR
-// rec, whose recipe keeps HardSigmoid in float, 3 of 200 decoded lines. A
-// caller that quantizes HardSigmoid anyway may run it.
-const PassFoldHardSigmoid = "fold-hardsigmoid"
-
-// FoldHardSigmoid folds HardSigmoid(x) = Clip(alpha*x + beta, 0, 1) into the
-// Conv that computes x when nothing else reads x: the Conv's weight is
-// scaled by alpha and its bias becomes alpha*b + beta, and the HardSigmoid
-// becomes Clip(0, 1), which quantization folds into the Conv's output range.
-// Squeeze-and-excitation blocks (MobileNetV3, PP-LCNet) end this way; ONNX
-// Runtime has no quantized HardSigmoid, so unfolded it runs in float between
-// a DequantizeLinear and a QuantizeLinear.
-//
-// The Conv's output gets a new name: it no longer holds what the original
-// model's tensor of that name held.
-func FoldHardSigmoid(m *graph.Model) error {
-	for _, g := range graphs(m) {
-		for _, n := range append([]*graph.Node(nil), g.Nodes...) {
-			if err := foldHardSigmoid(m, g, n); err != nil {
-				return err
-			}
-		}
-		g.RemoveDead()
+// foldHardSigmoid plans to fold HardSigmoid(x) = Clip(alpha*x + beta, 0, 1)
+// into the quantized Conv that computes x when nothing else reads x, as
+// visitClamp folds a Relu: the Conv's weight is scaled by alpha and its
+// bias becomes alpha*b + beta (done by QDQ, once the Conv is known to stay
+// quantized), and the HardSigmoid's range, whose saturation at 0 and 1 does
+// the clipping, quantizes the Conv's output. Squeeze-and-excitation gates
+// (MobileNetV3, PP-LCNet) end this way; ONNX Runtime has no quantized
+// HardSigmoid. It reports whether it folded n.
+func (p *Plan) foldHardSigmoid(n *graph.Node) bool {
+	x := input(n, 0)
+	if x == nil || len(n.Outputs) != 1 || n.Outputs[0] == nil || p.cfg.SymmetricActivations {
+		return false
 	}
-	return nil
+	alpha, beta := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
+	if !(alpha > 0) || !finite(alpha) || !finite(beta) {
+		return false
+	}
+	prod, y := x.Producer, n.Outputs[0]
+	if prod == nil || prod.OpType != "Conv" || p.rule[prod].Kind != Compute || x.Graph != n.Graph ||
+		len(x.Consumers) != 1 || x.Graph.IsOutput(x) || y.Graph.IsOutput(y) {
+		return false
+	}
+	if w := input(prod, 1); w == nil || !isFloatInit(w) {
+		return false
+	}
+	if b := input(prod, 2); b != nil && !isFloatInit(b) {
+		return false
+	}
+	a := p.acts[x]
+	if a == nil || a.sameAs != nil || a.rangeOf != "" {
+		return false
+	}
+	a.rangeOf = y.Name
+	p.folded[n] = prod
+	p.foldedList = append(p.foldedList, n)
+	p.alias[y] = x
+	return true
 }
 
-func foldHardSigmoid(m *graph.Model, g *graph.Graph, n *graph.Node) error {
-	if n.OpType != "HardSigmoid" || !isDefault(n) || len(n.Inputs) != 1 || len(n.Outputs) != 1 || n.Outputs[0] == nil {
-		return nil
+// applyHardSigmoidFold does what foldHardSigmoid planned: conv computes
+// alpha*conv + beta into the HardSigmoid's output, which keeps its name
+// (the Conv's output no longer holds what the float model's tensor of that
+// name does), and the HardSigmoid goes. The Conv is renamed too, so that
+// passes matching nodes with the float model by name (bias correction)
+// leave it alone.
+func (p *Plan) applyHardSigmoidFold(n, conv *graph.Node, params map[*graph.Value]quant.Params) error {
+	g := n.Graph
+	x, y := n.Inputs[0], n.Outputs[0]
+	alpha, beta := float64(n.AttrFloat("alpha", 0.2)), float64(n.AttrFloat("beta", 0.5))
+	w, err := tensorOf(conv.Inputs[1])
+	if err != nil {
+		return err
 	}
-	alpha := float64(n.AttrFloat("alpha", 0.2))
-	beta := float64(n.AttrFloat("beta", 0.5))
-	if alpha == 0 || math.IsNaN(alpha) || math.IsInf(alpha, 0) || math.IsNaN(beta) || math.IsInf(beta, 0) {
-		return nil
-	}
-	x := n.Inputs[0]
-	p := x.Producer
-	if x == nil || p == nil || p.Graph != g || p.OpType != "Conv" || !isDefault(p) ||
-		len(x.Consumers) != 1 || g.IsOutput(x) || len(p.Inputs) < 2 || p.Inputs[1] == nil {
-		return nil
-	}
-	w, ok := floatTensor(m, p.Inputs[1])
-	if !ok || w.Rank() < 3 {
-		return nil
-	}
+	w = w.Clone()
 	c := w.Shape[0]
 	scale := make([]float64, c)
 	for i := range scale {
 		scale[i] = alpha
 	}
-	if !scaleConvWeight(p, w, scale) {
-		return nil
+	if !scaleConvWeight(conv, w, scale) {
+		return fmt.Errorf("node %s: cannot scale weight of shape %v", conv, w.Shape)
 	}
 	b := make([]float32, c)
-	if len(p.Inputs) > 2 && p.Inputs[2] != nil {
-		old, ok := floatConst(m, p.Inputs[2])
-		if !ok || len(old) != c {
-			return nil
+	if bv := input(conv, 2); bv != nil {
+		old, err := tensorOf(bv)
+		if err != nil {
+			return err
 		}
-		for i, v := range old {
-			b[i] = float32(alpha*v + beta)
+		if old.Len() != c {
+			return fmt.Errorf("node %s: bias of %d values for %d channels", conv, old.Len(), c)
+		}
+		for i, v := range old.Float32() {
+			b[i] = float32(alpha*float64(v) + beta)
 		}
 	} else {
 		for i := range b {
@@ -86,23 +97,27 @@ func foldHardSigmoid(m *graph.Model, g *graph.Graph, n *graph.Node) error {
 	if err != nil {
 		return err
 	}
-	base := p.Name
+	base := conv.Name
 	if base == "" {
-		base = p.OpType
+		base = conv.OpType
 	}
-	p.SetInput(1, g.AddInitializer(base+"_hardsigmoid_weight", wp))
-	for len(p.Inputs) < 3 {
-		p.Inputs = append(p.Inputs, nil)
+	conv.SetInput(1, g.AddInitializer(base+"_hardsigmoid_weight", wp))
+	for len(conv.Inputs) < 3 {
+		conv.Inputs = append(conv.Inputs, nil)
 	}
-	p.SetInput(2, g.AddInitializer(base+"_hardsigmoid_bias", bp))
-	y := n.Outputs[0]
-	affine, err := x.Detach(g.UniqueName(y.Name + "_affine"))
-	if err != nil {
+	conv.SetInput(2, g.AddInitializer(base+"_hardsigmoid_bias", bp))
+	conv.Name = g.UniqueName(base + "_hardsigmoid")
+	g.RemoveNode(n)
+	if err := g.Merge(x, y); err != nil {
 		return err
 	}
-	g.RemoveNode(n)
-	_, err = addClip(m, g, affine, y, 0, 1)
-	return err
+	a := p.acts[x]
+	delete(p.acts, x)
+	delete(p.alias, y)
+	a.v, a.rangeOf = y, ""
+	p.acts[y] = a
+	params[y] = params[x]
+	return nil
 }
 
 // addClip makes y = Clip(x, lo, hi), with the bounds as attributes before

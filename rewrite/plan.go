@@ -145,6 +145,9 @@ func (p *Plan) visit(n *graph.Node) {
 	case Compute:
 		p.visitCompute(n, r)
 	case Arithmetic:
+		if n.OpType == "HardSigmoid" && p.foldHardSigmoid(n) {
+			return
+		}
 		p.visitArithmetic(n, r)
 	case Passthrough:
 		p.visitPassthrough(n, r)

@@ -45,6 +45,13 @@ func QDQ(p *Plan, ranges map[string]calibrate.Range) (*Result, error) {
 		if !ok || p.rule[prod].Kind == 0 {
 			continue // the producer fell back to float: keep the clamp
 		}
+		if n.OpType == "HardSigmoid" {
+			if err := p.applyHardSigmoidFold(n, prod, params); err != nil {
+				return nil, err
+			}
+			res.Folded = append(res.Folded, n)
+			continue
+		}
 		y, x := n.Outputs[0], n.Inputs[0]
 		graph.ReplaceUses(y, x)
 		n.Graph.RemoveNode(n)
