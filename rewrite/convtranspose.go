@@ -3,6 +3,7 @@ package rewrite
 import (
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/onnxio"
+	"github.com/ptq-dev/ptq/onnxio/onnx"
 	"github.com/ptq-dev/ptq/tensor"
 )
 
@@ -227,6 +228,7 @@ func convTransposeToConv(m *graph.Model, g *graph.Graph, n *graph.Node) error {
 			if err != nil {
 				return err
 			}
+			moved.Type = elemTypeOnly(o.Type) // o's shape is the upsampled one
 			u.SetInput(0, z)
 			z, y = moved, o
 		}
@@ -271,4 +273,15 @@ func allEqual(xs []int64, want int64, n int) bool {
 		}
 	}
 	return true
+}
+
+// elemTypeOnly returns a tensor type with t's element type and no shape,
+// for a value whose shape a rewrite changed.
+func elemTypeOnly(t *onnx.TypeProto) *onnx.TypeProto {
+	tt := t.GetTensorType()
+	if tt == nil {
+		return nil
+	}
+	et := tt.GetElemType()
+	return &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: &et}}}
 }

@@ -27,8 +27,9 @@ const (
 // its bias, BatchNormalization is folded into the Conv, ConvTranspose or
 // Gemm before it, the default-domain opset is raised to target (a no-op
 // when the model already imports target or later), and a ConvTranspose
-// whose kernel equals its stride becomes a 1x1 Conv and a DepthToSpace. None of them changes what the model
-// computes (up to float rounding).
+// whose kernel equals its stride becomes a 1x1 Conv and a DepthToSpace,
+// two such DepthToSpace around a small 1x1 Conv merging into one. None of
+// them changes what the model computes (up to float rounding).
 func Prepare(target int) []Pass {
 	return []Pass{
 		{Name: PassConstants, Run: ConstantsToInitializers},
@@ -38,6 +39,7 @@ func Prepare(target int) []Pass {
 		{Name: PassFoldBatchNorm, Run: FoldBatchNorm},
 		{Name: PassUpgradeOpset, Run: func(m *graph.Model) error { return UpgradeOpset(m, target) }},
 		{Name: PassConvTranspose, Run: ConvTransposeToConv},
+		{Name: PassMergeDepthToSpace, Run: MergeDepthToSpace},
 	}
 }
 

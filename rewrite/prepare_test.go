@@ -402,7 +402,7 @@ func TestPreparePassNames(t *testing.T) {
 	for _, p := range rewrite.Prepare(13) {
 		names = append(names, p.Name)
 	}
-	want := []string{"constants-to-initializers", "remove-identity", "fold-constants", "fold-bias-add", "fold-batchnorm", "upgrade-opset", "convtranspose-to-conv"}
+	want := []string{"constants-to-initializers", "remove-identity", "fold-constants", "fold-bias-add", "fold-batchnorm", "upgrade-opset", "convtranspose-to-conv", "merge-depthtospace"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("passes %v, want %v", names, want)
 	}
