@@ -219,11 +219,7 @@ func foldBN(m *graph.Model, g *graph.Graph, bn *graph.Node) error {
 		return nil
 	}
 	x := bn.Inputs[0]
-	p := x.Producer
-	if p == nil || p.Graph != g || !isDefault(p) || len(x.Consumers) != 1 || g.IsOutput(x) {
-		return nil
-	}
-	if p.OpType != "Conv" && p.OpType != "ConvTranspose" && p.OpType != "Gemm" {
+	if channelAffineTarget(g, x) == nil {
 		return nil
 	}
 	var params [4][]float64
@@ -246,24 +242,52 @@ func foldBN(m *graph.Model, g *graph.Graph, bn *graph.Node) error {
 		scale[i] = params[0][i] / math.Sqrt(params[3][i]+eps)
 		shift[i] = params[1][i] - scale[i]*params[2][i]
 	}
-	if len(p.Inputs) < 2 || p.Inputs[1] == nil {
+	_, err := foldChannelAffine(m, g, x, bn, scale, shift, "_bn")
+	return err
+}
+
+// channelAffineTarget returns the Conv, ConvTranspose or Gemm producing x
+// when x has no other reader, so that a per-channel affine map of x can be
+// folded into it; nil otherwise.
+func channelAffineTarget(g *graph.Graph, x *graph.Value) *graph.Node {
+	p := x.Producer
+	if p == nil || p.Graph != g || !isDefault(p) || len(x.Consumers) != 1 || g.IsOutput(x) {
 		return nil
+	}
+	if p.OpType != "Conv" && p.OpType != "ConvTranspose" && p.OpType != "Gemm" {
+		return nil
+	}
+	return p
+}
+
+// foldChannelAffine folds y = scale*x + shift per output channel, computed
+// by node n from x, into the Conv, ConvTranspose or Gemm producing x (see
+// channelAffineTarget), with new initializers named after it plus tag, and
+// removes n. It reports whether it folded.
+func foldChannelAffine(m *graph.Model, g *graph.Graph, x *graph.Value, n *graph.Node, scale, shift []float64, tag string) (bool, error) {
+	p := channelAffineTarget(g, x)
+	if p == nil {
+		return false, nil
+	}
+	c := len(scale)
+	if len(p.Inputs) < 2 || p.Inputs[1] == nil {
+		return false, nil
 	}
 	wt, ok := floatTensor(m, p.Inputs[1])
 	if !ok {
-		return nil
+		return false, nil
 	}
 	var bias *tensor.Tensor // the new bias (Conv, ConvTranspose) or C (Gemm)
 	switch p.OpType {
 	case "Conv", "ConvTranspose":
 		if !scaleConvWeight(p, wt, scale) {
-			return nil
+			return false, nil
 		}
 		b := make([]float64, c)
 		if len(p.Inputs) > 2 && p.Inputs[2] != nil {
 			old, ok := floatConst(m, p.Inputs[2])
 			if !ok || len(old) != c {
-				return nil
+				return false, nil
 			}
 			copy(b, old)
 		}
@@ -275,31 +299,31 @@ func foldBN(m *graph.Model, g *graph.Graph, bn *graph.Node) error {
 	case "Gemm":
 		var ok bool
 		if bias, ok = foldGemm(m, p, wt, scale, shift); !ok {
-			return nil
+			return false, nil
 		}
 	}
 	wp, err := onnxio.FromTensor("", wt)
 	if err != nil {
-		return err
+		return false, err
 	}
 	bp, err := onnxio.FromTensor("", bias)
 	if err != nil {
-		return err
+		return false, err
 	}
 	base := p.Name
 	if base == "" {
 		base = p.OpType
 	}
-	w := g.AddInitializer(base+"_bn_weight", wp)
-	b := g.AddInitializer(base+"_bn_bias", bp)
+	w := g.AddInitializer(base+tag+"_weight", wp)
+	b := g.AddInitializer(base+tag+"_bias", bp)
 	p.SetInput(1, w)
 	for len(p.Inputs) < 3 {
 		p.Inputs = append(p.Inputs, nil)
 	}
 	p.SetInput(2, b)
-	y := bn.Outputs[0]
-	g.RemoveNode(bn)
-	return g.Merge(x, y)
+	y := n.Outputs[0]
+	g.RemoveNode(n)
+	return true, g.Merge(x, y)
 }
 
 // scaleConvWeight multiplies w in place by scale along the output channels:

@@ -308,7 +308,9 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
-	passes := append(rewrite.Prepare(o.cfg.TargetOpset()), rewrite.Pass{Name: rewrite.PassHardSwish, Run: rewrite.FuseHardSwish})
+	passes := append(rewrite.Prepare(o.cfg.TargetOpset()),
+		rewrite.Pass{Name: rewrite.PassFoldAffine, Run: rewrite.FoldAffine},
+		rewrite.Pass{Name: rewrite.PassHardSwish, Run: rewrite.FuseHardSwish})
 	if err := rewrite.RunPasses(m, passes, o.skip); err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
@@ -442,6 +444,7 @@ func quantizeCandidate(c *cli.Context, o *options, base *onnx.ModelProto, recove
 			return nil, err
 		}
 		dropWideSoftmaxInputs(m, cand.ranges, o.cfg.ActivationType, cand.floatWhy)
+		widenSoftmaxOutputs(m, cand.ranges, cand.stats, o.cfg.ActivationType)
 	}
 	if cand.qp, cand.res, err = buildQuantized(cand.prepared, o.cfg, cand.ranges); err != nil {
 		return nil, fmt.Errorf("%s: %w", model, err)
