@@ -296,7 +296,7 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 	pointwise := kVol == 1 && geo.s == [3]int{1, 1, 1} && geo.pb == [3]int{} && geo.pe == [3]int{}
 	// The output columns are cut into tiles so the im2col buffer stays
 	// near the L2 size and the tiles give threads independent work.
-	tile := nnConvTile(kk, outVol)
+	tile := nnConvTile(kk, outVol, geo.out[2])
 	tiles := (outVol + tile - 1) / tile
 	// one (image, group, tile): Y[mg × tile] = W_g (mg × kk) · col (kk × tile) + bias
 	one := func(n, g, t int, col []float32, threads int) {
@@ -310,7 +310,13 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		}
 		bmat, ldb := xs[p0:], inVol
 		if !pointwise {
-			nnIm2colTile(xs, col, &geo, cg, p0, p1)
+			if threads > 1 {
+				// one tile for all threads (late, small layers): share
+				// its im2col too
+				ctx.Parallel(kk, 16, func(lo, hi int) { nnIm2colRows(xs, col, &geo, lo, hi, p0, p1) })
+			} else {
+				nnIm2colTile(xs, col, &geo, cg, p0, p1)
+			}
 			bmat, ldb = col, w
 		}
 		// bias and activation run in the GEMM's epilogue
@@ -358,11 +364,25 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 
 // nnConvTile picks how many output columns one im2col tile holds: about
 // 256 KiB of scratch, at least 256 columns (GEMM efficiency), a multiple of
-// 16, never more than there are.
-func nnConvTile(kk, outVol int) int {
+// 16, never more than there are. Where it can, the tile holds whole output
+// rows of width rowW (so nnIm2colShift copies every row of it), and then a
+// multiple of 16 rows' worth as well when that fits.
+func nnConvTile(kk, outVol, rowW int) int {
 	t := (1 << 16) / max(kk, 1)
 	t = max(256, t&^15)
+	if l := rowW / nnGCD(rowW, 16) * 16; rowW > 0 && l <= t {
+		t = t / l * l
+	} else if rowW > 0 && rowW <= t {
+		t = t / rowW * rowW
+	}
 	return min(t, outVol)
+}
+
+func nnGCD(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // nnIm2colTile fills col (cg·kVol rows × (p1-p0) columns) with the output
@@ -374,6 +394,18 @@ func nnIm2colTile(x, col []float32, g *nnGeom, cg, p0, p1 int) {
 }
 
 func nnIm2colRows(x, col []float32, g *nnGeom, r0, r1, p0, p1 int) {
+	if nnIm2colShift(x, col, g, r0, r1, p0, p1) {
+		return
+	}
+	nnIm2colPart(x, col, g, r0, r1, p0, p1, p0, p1)
+}
+
+// nnIm2colPart fills columns [pa, pb) of rows [r0, r1) of the im2col tile
+// for output columns [p0, p1).
+func nnIm2colPart(x, col []float32, g *nnGeom, r0, r1, p0, p1, pa, pb int) {
+	if pa >= pb {
+		return
+	}
 	kVol, inVol := g.kVol(), g.inVol()
 	w := p1 - p0
 	for r := r0; r < r1; r++ {
@@ -384,11 +416,11 @@ func nnIm2colRows(x, col []float32, g *nnGeom, r0, r1, p0, p1 int) {
 		// valid output range along the innermost axis for this tap
 		off2 := k2*g.d[2] - g.pb[2]
 		lo2, hi2 := nnValidRange(off2, g.s[2], g.in[2], g.out[2])
-		for p := p0; p < p1; {
+		for p := pa; p < pb; {
 			o2 := p % g.out[2]
 			o01 := p / g.out[2]
 			o1, o0 := o01%g.out[1], o01/g.out[1]
-			e2 := min(g.out[2], o2+p1-p) // segment [o2, e2) of this output row
+			e2 := min(g.out[2], o2+pb-p) // segment [o2, e2) of this output row
 			d := dst[p-p0 : p-p0+e2-o2]
 			p += e2 - o2
 			i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
@@ -414,6 +446,64 @@ func nnIm2colRows(x, col []float32, g *nnGeom, r0, r1, p0, p1 int) {
 			}
 		}
 	}
+}
+
+// nnIm2colShift is im2col for 2-D convolutions with stride 1 whose output
+// rows keep the input's width ("same" padding along it), most 3x3 layers
+// of a ResNet. For one kernel tap, whole output rows of the tile then read
+// the input plane shifted by the tap's offset: one copy for the run of
+// rows, after which only the columns that read padding (and got a
+// neighbouring row's value) are cleared. It reports false for other
+// geometries.
+func nnIm2colShift(x, col []float32, g *nnGeom, r0, r1, p0, p1 int) bool {
+	if g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.s[1] != 1 || g.s[2] != 1 || g.d[2] != 1 || g.out[2] != g.in[2] {
+		return false
+	}
+	W := g.out[2]
+	ra, rb := (p0+W-1)/W, p1/W // the tile's whole output rows
+	if ra >= rb {
+		return false
+	}
+	kVol, inVol := g.kVol(), g.inVol()
+	w := p1 - p0
+	for r := r0; r < r1; r++ {
+		nnIm2colPart(x, col, g, r, r+1, p0, p1, p0, ra*W)
+		nnIm2colPart(x, col, g, r, r+1, p0, p1, rb*W, p1)
+		ci, kk := r/kVol, r%kVol
+		k1, k2 := kk/g.k[2], kk%g.k[2]
+		off1, off2 := k1*g.d[1]-g.pb[1], k2-g.pb[2]
+		dst := col[r*w+ra*W-p0 : r*w+rb*W-p0]
+		xc := x[ci*inVol : (ci+1)*inVol]
+		va, vb := nnValidRange(off1, 1, g.in[1], g.out[1])
+		va, vb = min(max(va, ra), rb), min(max(vb, ra), rb)
+		if va >= vb {
+			clear(dst)
+			continue
+		}
+		clear(dst[:(va-ra)*W])
+		clear(dst[(vb-ra)*W:])
+		d := dst[(va-ra)*W : (vb-ra)*W]
+		src := (va+off1)*W + off2 // where d[0] reads, before clipping to the plane
+		lo, hi := max(0, -src), min(len(d), inVol-src)
+		if lo >= hi {
+			clear(d)
+			continue
+		}
+		clear(d[:lo])
+		copy(d[lo:hi], xc[src+lo:src+hi])
+		clear(d[hi:])
+		switch n := min(W, max(off2, -off2)); {
+		case off2 < 0:
+			for q := 0; q < len(d); q += W {
+				clear(d[q : q+n])
+			}
+		case off2 > 0:
+			for q := W - n; q < len(d); q += W {
+				clear(d[q : q+n])
+			}
+		}
+	}
+	return true
 }
 
 // nnValidRange is the range [lo, hi) of outputs o in [0, out) with

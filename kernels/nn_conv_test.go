@@ -51,6 +51,12 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{2, 2, 5, 33}, w: []int{4, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 2, 3, 32}, w: []int{2, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 3, 7, 7}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 6}},
+		// im2col of stride-1 "same" rows as shifted copies: dilated rows,
+		// taps reaching past a narrow plane
+		{x: []int{1, 2, 9, 10}, w: []int{3, 2, 3, 3}, group: 1, dil: []int{2, 1}, pads: []int{2, 1, 2, 1}},
+		{x: []int{1, 3, 5, 3}, w: []int{2, 3, 5, 5}, group: 1, pads: []int{2, 2, 2, 2}},
+		{x: []int{2, 2, 4, 2}, w: []int{3, 2, 7, 7}, group: 1, pads: []int{3, 3, 3, 3}},
+		{x: []int{1, 2, 6, 5}, w: []int{3, 2, 3, 2}, group: 1, pads: []int{0, 1, 1, 0}},
 		// several im2col tiles, tiles splitting output rows
 		{x: []int{1, 64, 20, 23}, w: []int{8, 64, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
 		{x: []int{2, 64, 41, 23}, w: []int{6, 32, 3, 2}, group: 2, strides: []int{2, 1}, pads: []int{1, 0, 1, 1}},
