@@ -120,33 +120,20 @@ func (p *Plan) applyHardSigmoidFold(n, conv *graph.Node, params map[*graph.Value
 	return nil
 }
 
-// addClip makes y = Clip(x, lo, hi), with the bounds as attributes before
-// opset 11 and as initializers from 11 on.
-func addClip(m *graph.Model, g *graph.Graph, x, y *graph.Value, lo, hi float32) (*graph.Node, error) {
-	if m.Opset("") < 11 {
-		return g.AddNodeProducing("Clip", "", []*graph.Value{x}, []*graph.Value{y},
-			graph.FloatAttr("min", lo), graph.FloatAttr("max", hi))
-	}
-	l := g.AddInitializer(y.Name+"_min", scalarFloat(lo))
-	h := g.AddInitializer(y.Name+"_max", scalarFloat(hi))
-	return g.AddNodeProducing("Clip", "", []*graph.Value{x, l, h}, []*graph.Value{y})
-}
-
 // affineHardSigmoids rewrites each quantized HardSigmoid, which ONNX Runtime
 // runs in float between a DequantizeLinear and a QuantizeLinear, as
 //
-//	DQ(xq, s*alpha, z) -> Add(DQ(beta)) -> Clip(0, 1) -> Q
+//	DQ(xq, s*alpha, z) -> Add(DQ(beta)) -> Q
 //
-// the same function (alpha*x + beta, clipped) with the slope moved into the
-// input's scale. ONNX Runtime drops a Clip whose bounds the QuantizeLinear's
-// saturation already imposes and fuses the rest into one QLinearAdd. That
-// holds when the output's quantized range starts at zero and ends at or
-// below one; other HardSigmoids stay as they are.
+// the same function with the slope moved into the input's scale and the
+// clipping to [0, 1] left to the QuantizeLinear's saturation, as a folded
+// Relu is; ONNX Runtime fuses it into one QLinearAdd (and ToQOperator
+// writes one). That holds when the output's quantized range starts at zero
+// and ends at or below one; other HardSigmoids stay as they are. The Add's
+// output keeps the HardSigmoid's name, so the dequantized tensor still
+// compares with the float model's.
 func (p *Plan) affineHardSigmoids() error {
 	t := p.cfg.ActivationType
-	if t.Bits != 8 {
-		return nil // ONNX Runtime fuses Clip into QuantizeLinear for 8-bit types only
-	}
 	for _, n := range p.nodes {
 		if n.OpType != "HardSigmoid" || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
 			continue
@@ -197,11 +184,11 @@ func (p *Plan) affineHardSigmoids() error {
 		bs := g.AddInitializer(y.Name+"_beta_scale", scalarFloat(float32(math.Abs(float64(beta)))))
 		bzv := g.AddInitializer(y.Name+"_beta_zero_point", zeroPoint(t, []int32{bz}, nil))
 		db := g.AddNode("DequantizeLinear", "", []*graph.Value{bv, bs, bzv}, []string{y.Name + "_beta"})
-		add := g.AddNode("Add", "", []*graph.Value{dx.Outputs[0], db.Outputs[0]}, []string{y.Name + "_affine"})
-		add.Name = n.Name
-		if _, err := addClip(p.m, g, add.Outputs[0], y, 0, 1); err != nil {
+		add, err := g.AddNodeProducing("Add", "", []*graph.Value{dx.Outputs[0], db.Outputs[0]}, []*graph.Value{y})
+		if err != nil {
 			return err
 		}
+		add.Name = n.Name
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func gateNet() *onnx.ModelProto {
 
 // TestHardSigmoidQuantized: the gate's HardSigmoid folds into its Conv (a
 // scaled weight and bias, the Conv renamed, the clipping left to the output
-// range), the hard-swish one becomes DequantizeLinear -> Add -> Clip, and
+// range), the hard-swish one becomes DequantizeLinear -> Add, and
 // the model still computes what the float one does. Excluding HardSigmoid
 // leaves both in float.
 func TestHardSigmoidQuantized(t *testing.T) {
@@ -37,8 +37,8 @@ func TestHardSigmoidQuantized(t *testing.T) {
 	if count(m, "HardSigmoid") != 0 || len(res.Folded) != 1 {
 		t.Errorf("%d HardSigmoid left, %d folded; want 0 and 1", count(m, "HardSigmoid"), len(res.Folded))
 	}
-	if count(m, "Add") != 1 || count(m, "Clip") != 1 {
-		t.Errorf("Add %d, Clip %d; want the hard-swish HardSigmoid as one of each", count(m, "Add"), count(m, "Clip"))
+	if count(m, "Add") != 1 || count(m, "Clip") != 0 {
+		t.Errorf("Add %d, Clip %d; want the hard-swish HardSigmoid as one Add", count(m, "Add"), count(m, "Clip"))
 	}
 	gate := m.Graph.Value("gate")
 	if gate == nil || gate.Producer == nil || gate.Producer.OpType != "Conv" || gate.Producer.Name == "Conv_c1" {
@@ -46,6 +46,13 @@ func TestHardSigmoidQuantized(t *testing.T) {
 	}
 	if sqnr := modelSQNR(t, mp, m); sqnr < 30 {
 		t.Errorf("SQNR %.1f dB, want at least 30", sqnr)
+	}
+	// In the QOperator format the Add is one QLinearAdd.
+	if err := rewrite.ToQOperator(m); err != nil {
+		t.Fatal(err)
+	}
+	if count(m, "QLinearAdd") != 1 || count(m, "Add") != 0 {
+		t.Errorf("QOperator: QLinearAdd %d, Add %d; want 1 and 0", count(m, "QLinearAdd"), count(m, "Add"))
 	}
 	cfg := rewrite.DefaultConfig()
 	cfg.ExcludeOpTypes = []string{"HardSigmoid"}
