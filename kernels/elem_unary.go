@@ -129,11 +129,7 @@ func softplus(x float64) float64 {
 // arithmetic and hot in mobile CNNs (MobileNetV3's hard activations).
 var unaryFast = map[string]func(n *graph.Node) func(d, s []float32){
 	"Sigmoid": func(n *graph.Node) func(d, s []float32) {
-		return func(d, s []float32) {
-			for i, x := range s[:len(d)] {
-				d[i] = sigmoid32(x)
-			}
-		}
+		return vecSigmoid32
 	},
 	"HardSigmoid": func(n *graph.Node) func(d, s []float32) {
 		a, b := n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)

@@ -338,9 +338,7 @@ func epiUnaryStep(s *epiStep, x []float32) {
 	case epiClip:
 		vecClamp(x, s.a, s.b)
 	case epiSigmoid:
-		for i, v := range x {
-			x[i] = sigmoid32(v)
-		}
+		vecSigmoid32(x, x)
 	case epiHardSigmoid:
 		vecHardSigmoid(x, s.a, s.b)
 	case epiHardSwish:
@@ -391,4 +389,27 @@ func sigmoid32(x float32) float32 {
 	}
 	e := nnExp32(x)
 	return e / (1 + e)
+}
+
+// vecSigmoid32 sets d[i] = sigmoid32(s[i]) with the exponentials computed
+// by vecExp32; d may be s.
+func vecSigmoid32(d, s []float32) {
+	s = s[:len(d)]
+	var e [256]float32
+	for start := 0; start < len(d); start += len(e) {
+		xs := s[start:min(start+len(e), len(s))]
+		es := e[:len(xs)]
+		for i, v := range xs {
+			es[i] = -float32(math.Abs(float64(v)))
+		}
+		vecExp32(es, es)
+		ds := d[start : start+len(xs)]
+		for i, v := range xs {
+			if v >= 0 {
+				ds[i] = 1 / (1 + es[i])
+			} else {
+				ds[i] = es[i] / (1 + es[i])
+			}
+		}
+	}
 }

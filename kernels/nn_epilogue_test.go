@@ -93,3 +93,53 @@ func TestSigmoid32(t *testing.T) {
 		t.Errorf("sigmoid32(0, 200, -200) = %v, %v, %v", sigmoid32(0), sigmoid32(200), sigmoid32(-200))
 	}
 }
+
+// vecExp32 gives nnExp32's bits everywhere: the whole float32 range that
+// matters, the clamps, overflow to 2^128 and NaN, on lengths with tails.
+func TestVecExp32MatchesScalar(t *testing.T) {
+	var xs []float32
+	for x := float32(-100); x <= 100; x += 0.0173 {
+		xs = append(xs, x)
+	}
+	xs = append(xs, 88.72283, 88.7228, 88.72284, -87.33654, -87.33655, -87.3365, 0, float32(math.Copysign(0, -1)),
+		float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e30, -1e30, 88.5, 88.6, 88.7)
+	for _, n := range []int{len(xs), 15, 16, 17, 33} {
+		s := xs[len(xs)-n:]
+		got := make([]float32, n)
+		vecExp32(got, s)
+		for i, x := range s {
+			want := nnExp32(x)
+			if math.Float32bits(got[i]) != math.Float32bits(want) && !(want != want && got[i] != got[i]) {
+				t.Fatalf("n=%d: exp(%v) = %v, nnExp32 %v", n, x, got[i], want)
+			}
+		}
+	}
+}
+
+// vecSigmoid32 is sigmoid32 element by element, also in place.
+func TestVecSigmoid32(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	for _, n := range []int{0, 5, 16, 255, 256, 257, 700} {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64() * 10)
+		}
+		if n > 3 {
+			s[0], s[1], s[2] = float32(math.NaN()), float32(math.Copysign(0, -1)), 100
+		}
+		d := make([]float32, n)
+		vecSigmoid32(d, s)
+		for i, x := range s {
+			want := sigmoid32(x)
+			if d[i] != want && !(want != want && d[i] != d[i]) {
+				t.Fatalf("n=%d: sigmoid(%v) = %v, want %v", n, x, d[i], want)
+			}
+		}
+		vecSigmoid32(s, s)
+		for i := range s {
+			if s[i] != d[i] && !(s[i] != s[i] && d[i] != d[i]) {
+				t.Fatalf("n=%d: in place [%d] = %v, want %v", n, i, s[i], d[i])
+			}
+		}
+	}
+}

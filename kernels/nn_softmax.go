@@ -122,9 +122,12 @@ func nnSoftmaxLine[T nnFloat](xs, ys []T, log bool) {
 	if y32, ok := any(ys).([]float32); ok {
 		x32 := any(xs).([]float32)
 		m32 := float32(m)
+		y32 = y32[:len(x32)]
 		for i, v := range x32 {
-			e := nnExp32(v - m32)
-			y32[i] = e
+			y32[i] = v - m32
+		}
+		vecExp32(y32, y32)
+		for _, e := range y32 {
 			s += float64(e)
 		}
 	} else {
