@@ -660,6 +660,7 @@ func (e *Engine) runPlan(p *enginePlan, parent *engineFrame, byName map[string]*
 	}
 	fa := &frameAlloc{pool: e.pool, owned: map[uintptr]*ownedBuf{}}
 	ctx := &Context{Threads: e.threads, alloc: fa.alloc}
+	ctx.free = func(t *tensor.Tensor) { fa.release(t, f.vals) }
 	ctx.RunSubgraph = func(g *graph.Graph, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		sp := e.plans[g]
 		if sp == nil {

@@ -434,5 +434,15 @@ func (o *convChainOp) rest(ctx *Context, in []*tensor.Tensor, y *tensor.Tensor, 
 		}
 		vals[i+1] = out[0]
 	}
+	// The intermediates die here; give their buffers back (the engine
+	// keeps any that the frame still sees, or that the result shares).
+	if ctx != nil && ctx.free != nil {
+		res, _ := poolSpan(vals[len(nodes)].Data)
+		for _, v := range vals[k:len(nodes)] {
+			if lo, _ := poolSpan(v.Data); lo != res {
+				ctx.free(v)
+			}
+		}
+	}
 	return vals[len(nodes):], nil
 }

@@ -47,6 +47,10 @@ type Context struct {
 	// alloc, set by the Engine, hands out recycled buffers, zeroed unless
 	// zero is false; see engine_pool.go.
 	alloc func(dt tensor.DType, shape []int, zero bool) *tensor.Tensor
+
+	// free, set by the Engine, takes back a tensor an op allocated and
+	// no longer needs (an intermediate of its own, never an output).
+	free func(t *tensor.Tensor)
 }
 
 // NewTensor allocates a zeroed output tensor. Ops allocate through it so
