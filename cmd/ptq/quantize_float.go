@@ -72,3 +72,60 @@ func skipReason(s rewrite.Skip, floatWhy map[string]string) string {
 	}
 	return s.Reason
 }
+
+// ortSoftmaxHeadroom: ONNX Runtime's QLinearSoftmax (what it fuses a
+// DequantizeLinear -> Softmax -> QuantizeLinear into) scales exp(x) so that
+// a row of D of them just fits a float32, then multiplies by 1/y_scale
+// before dividing by the row sum. That product overflows to +Inf, and the
+// output becomes 0, when 1/y_scale > D·e^5 (about 148·D): a Softmax whose
+// calibrated outputs stay below 1.72/D (near-uniform rows) comes out of
+// ONNX Runtime as all zeros. The output range is widened to keep the scale
+// clear of that bound, with a margin for the estimate of D.
+const ortSoftmaxHeadroom = 2.5
+
+// widenSoftmaxOutputs makes every Softmax output range one that ONNX
+// Runtime's fused QLinearSoftmax computes correctly: [0, 1] for signed
+// types (its int8 kernel wraps instead of saturating above the range), and
+// for unsigned ones an upper end of at least ortSoftmaxHeadroom/D, with D
+// (the row length) estimated as 1/mean, since every row sums to 1. Without
+// a histogram to give the mean, [0, 1] is used, as ONNX Runtime's own
+// quantizer does.
+func widenSoftmaxOutputs(m *graph.Model, ranges map[string]calibrate.Range, st *calibrate.Stats, t quant.Type) {
+	m.Graph.Walk(func(g *graph.Graph) error {
+		for _, n := range g.Nodes {
+			if n.Domain != "" && n.Domain != "ai.onnx" || n.OpType != "Softmax" || len(n.Outputs) == 0 || n.Outputs[0] == nil {
+				continue
+			}
+			y := n.Outputs[0].Name
+			r, ok := ranges[y]
+			if !ok {
+				continue
+			}
+			hi := float32(1)
+			if !t.Signed && st != nil && st.Tensors[y] != nil && len(st.Tensors[y].Summaries) == 1 {
+				if mean, ok := histMean(st.Tensors[y].Summaries[0].Hist); ok {
+					hi = min(1, max(r.Hi, float32(ortSoftmaxHeadroom*mean)))
+				}
+			}
+			ranges[y] = calibrate.Range{Lo: 0, Hi: hi}
+		}
+		return nil
+	})
+}
+
+// histMean is the mean of the values a histogram counted, from bin centres.
+func histMean(h *calibrate.Histogram) (float64, bool) {
+	if h == nil {
+		return 0, false
+	}
+	w := h.Width()
+	var sum, n float64
+	for j, c := range h.Counts {
+		sum += (float64(h.Offset+int64(j)) + 0.5) * w * float64(c)
+		n += float64(c)
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / n, true
+}
