@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/onnxio"
@@ -168,9 +169,6 @@ func (p *Plan) affineHardSigmoids() error {
 		xq, xz := d.Inputs[0], d.Inputs[2]
 		g.RemoveNode(n)
 		g.RemoveNode(d)
-		// A new DequantizeLinear, so that it is the last reader of xq: tools
-		// that pair a QuantizeLinear with its first DequantizeLinear still
-		// find one with xq's own scale when there is one.
 		sx := g.AddInitializer(xq.Name+"_scale_times_alpha", scalarFloat(float32(float64(xs)*float64(alpha))))
 		dx := g.AddNode("DequantizeLinear", "", []*graph.Value{xq, sx, xz}, []string{xv.Name})
 		bq, bz := int32(1), int32(0)
@@ -189,6 +187,15 @@ func (p *Plan) affineHardSigmoids() error {
 			return err
 		}
 		add.Name = n.Name
+		// dx does not dequantize xq with its own scale: put the
+		// DequantizeLinear nodes of xq's other readers before it, so that
+		// tools pairing a QuantizeLinear with its first DequantizeLinear
+		// (in graph order, as saved) find one of those.
+		for _, c := range append([]*graph.Node(nil), xq.Consumers...) {
+			if c != dx && c.OpType == "DequantizeLinear" && c.Graph == g {
+				moveBefore(g, c, dx)
+			}
+		}
 	}
 	return nil
 }
@@ -215,4 +222,19 @@ func scalarInt(v *graph.Value) (int32, bool) {
 		return d[0], true
 	}
 	return 0, false
+}
+
+// moveBefore moves n to just before at in g's node order; n's inputs must
+// be produced before at, so the order stays topological.
+func moveBefore(g *graph.Graph, n, at *graph.Node) {
+	i := slices.Index(g.Nodes, n)
+	if i < 0 {
+		return
+	}
+	g.Nodes = slices.Delete(g.Nodes, i, i+1)
+	j := slices.Index(g.Nodes, at)
+	if j < 0 {
+		j = len(g.Nodes)
+	}
+	g.Nodes = slices.Insert(g.Nodes, j, n)
 }
