@@ -41,6 +41,8 @@ type chainCase struct {
 func TestEngineChainMatchesUnfused(t *testing.T) {
 	convs := []chainConv{
 		{"gemm3x3", 3, 5, 1, 3, 1, 7, 9},
+		// rows of 64 values or more run the register-resident program
+		{"gemm3x3long", 3, 5, 1, 3, 1, 12, 17},
 		{"pointwise", 6, 4, 1, 1, 1, 5, 11},
 		{"grouped", 4, 6, 2, 3, 2, 9, 7},
 		{"depthwise3x3s1", 6, 6, 6, 3, 1, 6, 21},

@@ -92,6 +92,22 @@ type epiStep struct {
 type epiProg struct {
 	save0 int // >= 0: keep the Conv's output in this slot
 	steps []epiStep
+	// vec says every step has a form in the register-resident vector
+	// program (runFast): no whole-tensor operand, no Sigmoid or LeakyRelu.
+	vec bool
+}
+
+// setVec computes p.vec.
+func (p *epiProg) setVec() {
+	p.vec = true
+	for _, s := range p.steps {
+		switch {
+		case s.kind.binary():
+			p.vec = p.vec && s.opnd.mode != epiModeFull
+		case s.kind == epiSigmoid || s.kind == epiLeakyRelu:
+			p.vec = false
+		}
+	}
 }
 
 // epiChain is a planned chain: its nodes and which chain values later steps
@@ -161,6 +177,7 @@ func (c *epiChain) bind(shape []int, in []*tensor.Tensor) (*epiProg, int) {
 		k--
 	}
 	p.steps = p.steps[:k]
+	p.setVec()
 	return p, k
 }
 
@@ -232,14 +249,17 @@ func (p *epiProg) splitAct() (nnAct, *epiProg) {
 	}
 	rest := &epiProg{save0: -1, steps: p.steps[1:]}
 	if len(rest.steps) == 0 {
-		rest = nil
+		return a, nil
 	}
+	rest.setVec()
 	return a, rest
 }
 
 // run applies the chain to y, which holds consecutive outputs of channel ch
 // starting at flat index off of the output tensor.
 func (p *epiProg) run(y []float32, ch, off int) {
+	done := p.runFast(y, ch)
+	y, off = y[done:], off+done
 	var slots [epiMaxSlots][epiChunk]float32
 	for start := 0; start < len(y); start += epiChunk {
 		x := y[start:min(start+epiChunk, len(y))]

@@ -143,3 +143,47 @@ func TestVecSigmoid32(t *testing.T) {
 		}
 	}
 }
+
+// The register-resident program (runFast, rows of 64 values or more) gives
+// the bits of the step-by-step loops (rows shorter than 64) for every step
+// kind, operand mode and kept value.
+func TestEpiProgLongRowsMatchShort(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	ch := []float32{0.7, -1.3, 2.5}
+	sc := func(k epiKind, v float32, save int) epiStep {
+		return epiStep{kind: k, opnd: epiOperand{mode: epiModeScalar, s: v}, save: save}
+	}
+	slot := func(k epiKind, s, save int) epiStep {
+		return epiStep{kind: k, opnd: epiOperand{mode: epiModeSlot, slot: s}, save: save}
+	}
+	un := func(k epiKind, a, b float32, save int) epiStep { return epiStep{kind: k, a: a, b: b, save: save} }
+	progs := []*epiProg{
+		// PP-OCR: affine, HardSwish as Add/Clip/Mul/Div, affine per channel
+		{save0: -1, steps: []epiStep{sc(epiMul, 0.9, -1), sc(epiAdd, 0.5, 0), sc(epiAdd, 3, -1), un(epiClip, 0, 6, -1),
+			slot(epiMul, 0, -1), sc(epiDiv, 6, -1), {kind: epiMul, opnd: epiOperand{mode: epiModeChannel, v: ch}, save: -1}, sc(epiAdd, -0.2, -1)}},
+		{save0: 1, steps: []epiStep{sc(epiRSub, 1.5, -1), sc(epiRDiv, 2, 0), un(epiHardSwish, 0, 0, -1), slot(epiSub, 0, -1),
+			slot(epiRSub, 1, -1), slot(epiRDiv, 0, -1), slot(epiDiv, 1, -1), un(epiHardSigmoid, 0.3, 0.45, -1), un(epiRelu, 0, 0, -1), slot(epiAdd, 1, -1)}},
+	}
+	for pi, p := range progs {
+		p.setVec()
+		if !p.vec {
+			t.Fatalf("program %d has no vector form", pi)
+		}
+		for _, n := range []int{64, 200, 257} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 3)
+			}
+			got, want := append([]float32(nil), x...), append([]float32(nil), x...)
+			p.run(got, 1, 0)
+			for start := 0; start < n; start += 63 {
+				p.run(want[start:min(start+63, n)], 1, start)
+			}
+			for i := range want {
+				if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("program %d n=%d: [%d] = %v, want %v (x %v)", pi, n, i, got[i], want[i], x[i])
+				}
+			}
+		}
+	}
+}
