@@ -645,6 +645,10 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
 				nnDwPlane3s2(yo, outH, outW, even, odd, hw, (*[9]float32)(wc[:9]), bias)
 				rowPost = false
+			case sh == 1 && sw == 1 && dh == 1 && dw == 1 && nnDwPlaneS1 != nil:
+				// other kernel sizes (PP-OCR's 5x5)
+				nnDwPlaneS1(yo, outH, outW, pad, pw, wc, kh, kw, bias)
+				rowPost = false
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 1:
 				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
 				wv := [9]float32{w0, w1, w2, w3, w4, w5, w6, w7, w8}

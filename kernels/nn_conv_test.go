@@ -51,6 +51,11 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{2, 2, 5, 33}, w: []int{4, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 2, 3, 32}, w: []int{2, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 3, 7, 7}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 6}},
+		// the any-size stride-1 depthwise plane kernel
+		{x: []int{1, 3, 9, 17}, w: []int{3, 1, 5, 5}, group: 3, pads: []int{2, 2, 2, 2}},
+		{x: []int{2, 2, 6, 40}, w: []int{4, 1, 7, 7}, group: 2, pads: []int{3, 3, 3, 3}, act: nnAct{kind: nnActRelu}},
+		{x: []int{1, 4, 5, 16}, w: []int{4, 1, 3, 1}, group: 4, pads: []int{1, 0, 1, 0}},
+		{x: []int{1, 2, 4, 6}, w: []int{2, 1, 2, 5}, group: 2, pads: []int{0, 1, 1, 2}},
 		// im2col of stride-1 "same" rows as shifted copies: dilated rows,
 		// taps reaching past a narrow plane
 		{x: []int{1, 2, 9, 10}, w: []int{3, 2, 3, 3}, group: 1, dil: []int{2, 1}, pads: []int{2, 1, 2, 1}},

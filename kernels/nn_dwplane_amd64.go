@@ -48,3 +48,24 @@ var nnDwPlane3s2 = func() func(dst []float32, outH, outW int, even, odd []float3
 		dwPlane3s2AVX512(&dst[0], outH, outW, &even[0], &odd[0], hw, &w[0], bias)
 	}
 }()
+
+//go:noescape
+func dwPlaneS1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, kh, kw int, bias float32)
+
+// nnDwPlaneS1 computes dst (outH×outW) for a kh×kw stride-1 undilated
+// kernel from the zero-padded plane src (row stride pw, at least
+// outH+kh-1 rows of outW+kw-1), or is nil.
+var nnDwPlaneS1 = func() func(dst []float32, outH, outW int, src []float32, pw int, w []float32, kh, kw int, bias float32) {
+	if !cpu.X86.HasAVX512F {
+		return nil
+	}
+	return func(dst []float32, outH, outW int, src []float32, pw int, w []float32, kh, kw int, bias float32) {
+		if outH == 0 || outW == 0 || kh == 0 || kw == 0 {
+			return
+		}
+		_ = dst[outH*outW-1]
+		_ = src[(outH+kh-2)*pw+outW+kw-2]
+		_ = w[kh*kw-1]
+		dwPlaneS1AVX512(&dst[0], outH, outW, &src[0], pw, &w[0], kh, kw, bias)
+	}
+}()

@@ -204,3 +204,92 @@ s2next:
 s2done:
 	VZEROUPPER
 	RET
+
+// func dwPlaneS1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, kh, kw int, bias float32)
+//
+// One channel of a kh×kw, stride-1, undilated depthwise convolution over a
+// zero-padded plane src (row stride pw): dst[oh][ow] = bias + Σ
+// w[r·kw+j]·src[(oh+r)·pw + ow + j]. The last vector of each row is masked.
+TEXT ·dwPlaneS1AVX512(SB), NOSPLIT, $0-68
+	MOVQ dst+0(FP), DI
+	MOVQ outH+8(FP), R8
+	MOVQ outW+16(FP), R9
+	MOVQ src+24(FP), BX
+	MOVQ pw+32(FP), R10
+	SHLQ $2, R10
+	VBROADCASTSS bias+64(FP), Z9
+	MOVQ R9, CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+
+kxrow:
+	TESTQ R8, R8
+	JEQ kxdone
+	MOVQ R9, CX
+	SHRQ $4, CX
+	XORQ R12, R12
+
+kxvec:
+	TESTQ CX, CX
+	JEQ kxtail
+	VMOVAPS Z9, Z10
+	MOVQ w+40(FP), AX
+	LEAQ (BX)(R12*1), R13
+	MOVQ kh+48(FP), R14
+
+kxkrow:
+	MOVQ kw+56(FP), R15
+	MOVQ R13, SI
+
+kxktap:
+	VBROADCASTSS (AX), Z1
+	VFMADD231PS (SI), Z1, Z10
+	ADDQ $4, AX
+	ADDQ $4, SI
+	DECQ R15
+	JNE kxktap
+	ADDQ R10, R13
+	DECQ R14
+	JNE kxkrow
+	VMOVUPS Z10, (DI)(R12*1)
+	ADDQ $64, R12
+	DECQ CX
+	JMP kxvec
+
+kxtail:
+	KORTESTW K1, K1
+	JEQ kxnext
+	VMOVAPS Z9, Z10
+	MOVQ w+40(FP), AX
+	LEAQ (BX)(R12*1), R13
+	MOVQ kh+48(FP), R14
+
+kxtrow:
+	MOVQ kw+56(FP), R15
+	MOVQ R13, SI
+
+kxttap:
+	VBROADCASTSS (AX), Z1
+	VMOVUPS.Z (SI), K1, Z2
+	VFMADD231PS Z2, Z1, Z10
+	ADDQ $4, AX
+	ADDQ $4, SI
+	DECQ R15
+	JNE kxttap
+	ADDQ R10, R13
+	DECQ R14
+	JNE kxtrow
+	VMOVUPS Z10, K1, (DI)(R12*1)
+
+kxnext:
+	ADDQ R10, BX
+	LEAQ (DI)(R9*4), DI
+	DECQ R8
+	JMP kxrow
+
+kxdone:
+	VZEROUPPER
+	RET
