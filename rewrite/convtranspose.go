@@ -161,7 +161,9 @@ func convTransposeToConv(m *graph.Model, g *graph.Graph, n *graph.Node) error {
 	if k < 2 || n.AttrInt("group", 1) != 1 || n.Attr("output_shape") != nil {
 		return nil
 	}
-	if !allEqual(n.AttrInts("strides", nil), int64(k), 2) || !allEqual(n.AttrInts("dilations", nil), 1, 2) ||
+	// Absent strides are 1, not k.
+	st := n.AttrInts("strides", nil)
+	if st == nil || !allEqual(st, int64(k), 2) || !allEqual(n.AttrInts("dilations", nil), 1, 2) ||
 		!allEqual(n.AttrInts("pads", nil), 0, 4) || !allEqual(n.AttrInts("output_padding", nil), 0, 2) {
 		return nil
 	}

@@ -123,3 +123,64 @@ func TestFoldBiasAddShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestConvTransposeToConvAttributes: only a ConvTranspose whose output
+// pixels each come from one input pixel is rewritten, and whatever the
+// attributes the model computes the same.
+func TestConvTransposeToConvAttributes(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		w         []int
+		attrs     []*onnx.AttributeProto
+		bias      bool
+		converted bool
+	}{
+		{"k2s2-bias", []int{4, 3, 2, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 2})}, true, true},
+		{"k4s4", []int{4, 2, 4, 4}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{4, 4})}, false, true},
+		{"same-upper", []int{4, 3, 2, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 2}), graph.StringAttr("auto_pad", "SAME_UPPER")}, true, true},
+		{"stride1", []int{4, 3, 2, 2}, nil, false, false},
+		{"k2s2-pads", []int{4, 3, 2, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 2}), graph.IntsAttr("pads", []int64{1, 1, 0, 0})}, false, false},
+		{"k2s2-output-padding", []int{4, 3, 2, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 2}), graph.IntsAttr("output_padding", []int64{1, 1})}, false, false},
+		{"k2s2-group2", []int{4, 2, 2, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 2}), graph.IntAttr("group", 2)}, false, false},
+		{"k2x3-s2x3", []int{4, 3, 2, 3}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 3})}, false, false},
+		{"k2s2-dilated", []int{4, 3, 2, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2, 2}), graph.IntsAttr("dilations", []int64{2, 2})}, false, false},
+		{"1d", []int{4, 3, 2}, []*onnx.AttributeProto{graph.IntsAttr("strides", []int64{2})}, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBuilder()
+			shape := []int64{1, 4, 5, 6}
+			if len(c.w) == 3 {
+				shape = []int64{1, 4, 5}
+			}
+			b.input("x", shape...)
+			b.weight("w", 0.3, c.w...)
+			ins := []string{"x", "w"}
+			if c.bias {
+				group := 1
+				for _, a := range c.attrs {
+					if a.GetName() == "group" {
+						group = int(a.GetI())
+					}
+				}
+				b.weight("b", 0.3, c.w[1]*group)
+				ins = append(ins, "b")
+			}
+			b.node("ConvTranspose", ins, []string{"y"}, c.attrs...)
+			b.output("y")
+			mp := b.model(13)
+			m := mustGraph(t, proto.Clone(mp).(*onnx.ModelProto))
+			if err := rewrite.ConvTransposeToConv(m); err != nil {
+				t.Fatal(err)
+			}
+			if got := count(m, "ConvTranspose") == 0; got != c.converted {
+				t.Errorf("converted = %v, want %v", got, c.converted)
+			}
+			x := rnd(13, 1, 4, 5, 6)
+			if len(c.w) == 3 {
+				x = rnd(13, 1, 4, 5)
+			}
+			in := map[string]*tensor.Tensor{"x": x}
+			sameOutputs(t, runEngine(t, mustGraph(t, mp), in), runEngine(t, roundTrip(t, m), in), 1e-5)
+		})
+	}
+}
