@@ -437,9 +437,13 @@ func nnIm2colPart(x, col []float32, g *nnGeom, r0, r1, p0, p1, pa, pb int) {
 			}
 			clear(d[:a-o2])
 			clear(d[b-o2:])
-			if g.s[2] == 1 {
+			switch {
+			case g.s[2] == 1:
 				copy(d[a-o2:b-o2], src[a+off2:b+off2])
-			} else {
+			case g.s[2] == 2 && a*2+off2+2*(b-a) <= len(src):
+				// even elements of a run: vector de-interleave
+				nnGather2(d[a-o2:b-o2], src[a*2+off2:a*2+off2+2*(b-a)])
+			default:
 				for q := a; q < b; q++ {
 					d[q-o2] = src[q*g.s[2]+off2]
 				}
@@ -764,4 +768,15 @@ func nnSplitEvenOdd(pad, even, odd []float32, ph, pw, hw int, done bool) bool {
 		}
 	}
 	return true
+}
+
+// nnGather2 sets d[i] = src[2i] (len(src) >= 2·len(d)), through the vector
+// de-interleave a piece at a time.
+func nnGather2(d, src []float32) {
+	var odd [128]float32
+	for len(d) > 0 {
+		n := min(len(d), len(odd))
+		nnDeinterleave(d[:n], odd[:n], src[:2*n])
+		d, src = d[n:], src[2*n:]
+	}
 }

@@ -51,6 +51,12 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{2, 2, 5, 33}, w: []int{4, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 2, 3, 32}, w: []int{2, 1, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 3, 7, 7}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 6}},
+		// im2col with stride 2 along the row: vector de-interleave,
+		// including runs longer than its 128-value pieces
+		{x: []int{1, 3, 11, 13}, w: []int{4, 3, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
+		{x: []int{1, 2, 9, 40}, w: []int{3, 2, 7, 7}, group: 1, strides: []int{2, 2}, pads: []int{3, 3, 3, 3}},
+		{x: []int{1, 1, 3, 300}, w: []int{2, 1, 1, 3}, group: 1, strides: []int{1, 2}, pads: []int{0, 1, 0, 1}},
+		{x: []int{1, 4, 6, 9}, w: []int{3, 4, 1, 1}, group: 1, strides: []int{2, 2}},
 		// the any-size stride-1 depthwise plane kernel
 		{x: []int{1, 3, 9, 17}, w: []int{3, 1, 5, 5}, group: 3, pads: []int{2, 2, 2, 2}},
 		{x: []int{2, 2, 6, 40}, w: []int{4, 1, 7, 7}, group: 2, pads: []int{3, 3, 3, 3}, act: nnAct{kind: nnActRelu}},
