@@ -24,9 +24,12 @@ type Options struct {
 	// NaN in calibration data silently poisons every range computed from it.
 	AllowNaN bool
 
-	// Fuse folds each Relu or constant-bound Clip into the Conv or Gemm
-	// before it when nothing else reads the Conv's output (see
-	// engine_fuse.go). A hook then never sees that pre-activation tensor,
+	// Fuse folds into each Conv the chain of elementwise nodes after it
+	// that only the chain reads (activations, scalar or per-channel
+	// affine steps, HardSwish written out as Add/Clip/Mul/Div, a residual
+	// Add), folds a Relu or constant-bound Clip into a Gemm, and makes
+	// Constant nodes once at planning (see engine_fuse.go and
+	// nn_epilogue.go). A hook then never sees the tensors inside a chain,
 	// so calibration must leave Fuse off; plain inference gains speed.
 	Fuse bool
 }

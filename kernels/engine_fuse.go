@@ -12,11 +12,12 @@ import (
 )
 
 // Activation fusion (Options.Fuse) folds a Relu or a constant-bound Clip into
-// the Conv or Gemm that feeds it, so the activation runs in the GEMM's
-// epilogue instead of as a separate pass over memory. The fused step
-// produces the activation's output under its own name; the pre-activation
-// tensor is never materialised, so a hook cannot see it. Calibration
-// observes exactly that tensor, which is why fusion is opt-in.
+// the Gemm that feeds it, and a whole elementwise chain into a Conv (below),
+// so the work runs while each block of the output is in cache instead of as
+// separate passes over memory. The fused step produces the last node's
+// output under its own name; the tensors before it are never materialised,
+// so a hook cannot see them. Calibration observes exactly those tensors,
+// which is why fusion is opt-in.
 
 // engineFusion is an activation node folded into the node before it.
 type engineFusion struct {
