@@ -291,17 +291,12 @@ func foldIntoConvInput(m *graph.Model, g *graph.Graph, n *graph.Node) error {
 		if err != nil {
 			return err
 		}
-		base := p.Name
-		if base == "" {
-			base = p.OpType
-		}
-		for k, in := range p.Inputs {
-			if in == x {
-				p.SetInput(k, y)
-			} else {
-				p.SetInput(k, g.AddInitializer(base+"_shift", tp))
-			}
-		}
+		// The Add now computes x + t/s, not what its output name stood for
+		// (ptq calibrate's statistics and ptq compare go by names), so a
+		// new Add with a new output takes its place.
+		shifted := g.AddNode("Add", "", []*graph.Value{y, g.AddInitializer(v.Name+"_shift", tp)}, []string{v.Name + "_shifted"})
+		n.SetInput(0, shifted.Outputs[0])
+		g.RemoveNode(p)
 		c.scaleIn(s)
 		g.RemoveNode(mul)
 		changed = true

@@ -3,6 +3,8 @@ package rewrite_test
 import (
 	"testing"
 
+	"github.com/ptq-dev/ptq/graph"
+	"github.com/ptq-dev/ptq/kernels"
 	"github.com/ptq-dev/ptq/rewrite"
 	"github.com/ptq-dev/ptq/tensor"
 )
@@ -79,6 +81,17 @@ func TestFoldAffine(t *testing.T) {
 			for _, n := range after.Graph.Nodes {
 				ops[n.OpType]++
 			}
+			// Values that remain keep their meaning: a name left in the
+			// graph carries what it carried before.
+			for _, n := range after.Graph.Nodes {
+				for _, o := range n.Outputs {
+					if ov := before.Graph.Value(o.Name); ov != nil && ov.Producer != nil {
+						w := runEngineValue(t, before, in, o.Name)
+						g := runEngineValue(t, roundTrip(t, after), in, o.Name)
+						sameOutputs(t, map[string]*tensor.Tensor{o.Name: w}, map[string]*tensor.Tensor{o.Name: g}, 1e-5*maxAbs(w))
+					}
+				}
+			}
 			for op, n := range c.wantOps {
 				if ops[op] != n {
 					t.Errorf("%d %s nodes left, want %d (graph: %v)", ops[op], op, n, ops)
@@ -86,4 +99,26 @@ func TestFoldAffine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runEngineValue runs m and returns a copy of the named value.
+func runEngineValue(t *testing.T, m *graph.Model, in map[string]*tensor.Tensor, name string) *tensor.Tensor {
+	t.Helper()
+	e, err := kernels.NewEngine(m, kernels.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out *tensor.Tensor
+	if _, err := e.Run(in, func(v string, _ *graph.Node, x *tensor.Tensor) error {
+		if v == name {
+			out = x.Clone()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out == nil {
+		t.Fatalf("value %q not produced", name)
+	}
+	return out
 }
