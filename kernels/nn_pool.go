@@ -132,6 +132,13 @@ func maxPoolRun[T nnOrdered](o *poolOp, ctx *Context, x *tensor.Tensor, g *nnGeo
 	inVol, outVol := g.inVol(), g.outVol()
 	if g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && !o.wantIdx {
 		ctx.Parallel(planes, 1, func(lo, hi int) {
+			if xf, ok := any(xd).([]float32); ok {
+				yf := any(yd).([]float32)
+				for p := lo; p < hi; p++ {
+					maxPool2DF32(xf[p*inVol:(p+1)*inVol], yf[p*outVol:(p+1)*outVol], g)
+				}
+				return
+			}
 			for p := lo; p < hi; p++ {
 				maxPool2D(xd[p*inVol:(p+1)*inVol], yd[p*outVol:(p+1)*outVol], g, lowest)
 			}
@@ -373,6 +380,46 @@ func maxPool2D[T nnOrdered](x, y []T, g *nnGeom, lowest T) {
 				}
 				for o2 := lo; o2 < hi; o2++ {
 					dst[o2] = max(dst[o2], src[o2*g.s[2]+off])
+				}
+			}
+		}
+	}
+}
+
+// maxPool2DF32 is maxPool2D for float32 with vector loops: taps along a
+// row with stride 2 (ResNet's stem) are gathered first.
+func maxPool2DF32(x, y []float32, g *nnGeom) {
+	lowest := float32(math.Inf(-1))
+	for i := range y {
+		y[i] = lowest
+	}
+	var tmp []float32
+	if g.s[2] == 2 {
+		tmp = make([]float32, g.out[2])
+	}
+	for o1 := range g.out[1] {
+		dst := y[o1*g.out[2] : (o1+1)*g.out[2]]
+		for k1 := range g.k[1] {
+			i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+			if i1 < 0 || i1 >= g.in[1] {
+				continue
+			}
+			src := x[i1*g.in[2] : (i1+1)*g.in[2]]
+			for k2 := range g.k[2] {
+				off := k2*g.d[2] - g.pb[2]
+				lo, hi := nnValidRange(off, g.s[2], g.in[2], g.out[2])
+				switch {
+				case lo >= hi:
+				case g.s[2] == 1:
+					nnMax(dst[lo:hi], src[lo+off:hi+off])
+				case g.s[2] == 2 && lo*2+off+2*(hi-lo) <= len(src):
+					t := tmp[:hi-lo]
+					nnGather2(t, src[lo*2+off:lo*2+off+2*(hi-lo)])
+					nnMax(dst[lo:hi], t)
+				default:
+					for o2 := lo; o2 < hi; o2++ {
+						dst[o2] = max(dst[o2], src[o2*g.s[2]+off])
+					}
 				}
 			}
 		}
