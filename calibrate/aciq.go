@@ -95,14 +95,21 @@ func (m ACIQ) String() string { return "aciq-" + m.Dist.String() }
 // Needs reports that ACIQ reads the histogram.
 func (ACIQ) Needs() Needs { return Needs{HistogramBins: DefaultHistogramBins} }
 
-// Range estimates the distribution's scale and clips at the optimal α.
+// Range estimates the distribution's scale and clips at the optimal α, or
+// returns [min, max] where that clips at a loss (see guardClip).
 func (m ACIQ) Range(s *Summary, t Target) (Range, error) {
 	if err := needHist(s); err != nil {
 		return Range{}, err
 	}
+	r := m.fit(s, t)
+	return guardClip(s, t, r), nil
+}
+
+// fit is ACIQ's range for s's fitted distribution.
+func (m ACIQ) fit(s *Summary, t Target) Range {
 	bins := s.Hist.bins()
 	if s.Min == s.Max {
-		return Range{s.Min, s.Max}, nil
+		return Range{s.Min, s.Max}
 	}
 	bits := t.Type.Bits
 	if s.Min < 0 && s.Max > 0 {
@@ -126,7 +133,7 @@ func (m ACIQ) Range(s *Summary, t Target) (Range, error) {
 		return Range{
 			Lo: max(s.Min, float32(mu-a)),
 			Hi: min(s.Max, float32(mu+a)),
-		}, nil
+		}
 	}
 	// One-sided: fold to x >= 0.
 	sign := 1.0
@@ -151,7 +158,7 @@ func (m ACIQ) Range(s *Summary, t Target) (Range, error) {
 		sq += n * c * c
 	}
 	if pos == 0 {
-		return Range{}, nil
+		return Range{}
 	}
 	scale := sum / pos
 	if m.Dist == Gauss {
@@ -163,7 +170,7 @@ func (m ACIQ) Range(s *Summary, t Target) (Range, error) {
 	}
 	a := ClipRatio(m.Dist, levels) * scale
 	if sign > 0 {
-		return Range{Lo: 0, Hi: min(s.Max, float32(a))}, nil
+		return Range{Lo: 0, Hi: min(s.Max, float32(a))}
 	}
-	return Range{Lo: max(s.Min, float32(-a)), Hi: 0}, nil
+	return Range{Lo: max(s.Min, float32(-a)), Hi: 0}
 }

@@ -39,7 +39,7 @@ func (m Entropy) String() string {
 func (Entropy) Needs() Needs { return Needs{HistogramBins: DefaultHistogramBins} }
 
 // Range returns [-T, T] cut to [min, max] for the threshold T of least
-// divergence.
+// divergence, or [min, max] where that clips at a loss (see guardClip).
 func (m Entropy) Range(s *Summary, t Target) (Range, error) {
 	if err := needHist(s); err != nil {
 		return Range{}, err
@@ -65,7 +65,7 @@ func (m Entropy) Range(s *Summary, t Target) (Range, error) {
 	h := resample(counts, base, w, amax, nb)
 	i := klThreshold(h, levels)
 	T := float32(float64(i) * amax / float64(nb))
-	return Range{Lo: max(s.Min, -T), Hi: min(s.Max, T)}, nil
+	return guardClip(s, t, Range{Lo: max(s.Min, -T), Hi: min(s.Max, T)}), nil
 }
 
 // resample spreads the counts of bins of width w evenly over nb bins on
