@@ -444,6 +444,7 @@ func quantizeCandidate(c *cli.Context, o *options, base *onnx.ModelProto, recove
 			return nil, err
 		}
 		dropWideSoftmaxInputs(m, cand.ranges, o.cfg.ActivationType, cand.floatWhy)
+		dropShapeArithmetic(m, cand.ranges, cand.floatWhy)
 		widenSoftmaxOutputs(m, cand.ranges, cand.stats, o.cfg.ActivationType)
 	}
 	if cand.qp, cand.res, err = buildQuantized(cand.prepared, o.cfg, cand.ranges); err != nil {

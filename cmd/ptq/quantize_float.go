@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/ptq-dev/ptq/calibrate"
 	"github.com/ptq-dev/ptq/graph"
@@ -60,12 +62,12 @@ func dropWideSoftmaxInputs(m *graph.Model, ranges map[string]calibrate.Range, t 
 }
 
 // skipReason is why a node stayed float: the plan's reason, or a more
-// precise one when a tensor it reads or writes was given no range on
+// precise one when the tensor that reason names was given no range on
 // purpose.
 func skipReason(s rewrite.Skip, floatWhy map[string]string) string {
 	for _, vs := range [][]*graph.Value{s.Node.Inputs, s.Node.Outputs} {
 		for _, v := range vs {
-			if v != nil && floatWhy[v.Name] != "" {
+			if v != nil && floatWhy[v.Name] != "" && strings.Contains(s.Reason, strconv.Quote(v.Name)) {
 				return floatWhy[v.Name]
 			}
 		}
@@ -128,4 +130,61 @@ func histMean(h *calibrate.Histogram) (float64, bool) {
 		return 0, false
 	}
 	return sum / n, true
+}
+
+// shapeInputs lists, per operator, the inputs that say how to compute rather
+// than what to compute on: shapes, sizes, scales, indices, counts. A float
+// tensor flowing into one of them is shape arithmetic (a Resize's scales
+// computed from Shape, an Upsample's scales at opset 9); quantizing it changes
+// output shapes (1280 channels become 1281) or sizes.
+var shapeInputs = map[string][]int{
+	"Reshape": {1}, "Expand": {1}, "Tile": {1}, "ConstantOfShape": {0}, "Range": {0, 1, 2},
+	"Slice": {1, 2, 3, 4}, "Pad": {1, 3}, "Resize": {1, 2, 3}, "Upsample": {1}, "TopK": {1},
+	"OneHot": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Split": {1}, "CenterCropPad": {1},
+	"Col2Im": {1, 2}, "Trilu": {1}, "NonMaxSuppression": {2, 3, 4},
+	"ReduceSum": {1}, "ReduceMean": {1}, "ReduceMax": {1}, "ReduceMin": {1}, "ReduceProd": {1},
+	"ReduceL1": {1}, "ReduceL2": {1}, "ReduceLogSum": {1}, "ReduceLogSumExp": {1}, "ReduceSumSquare": {1},
+}
+
+// shapeSources end the backward walk: their outputs do not depend on the
+// values of their inputs.
+var shapeSources = map[string]bool{"Shape": true, "Size": true}
+
+// dropShapeArithmetic removes from ranges every tensor computed only to feed
+// a shape input (see shapeInputs), walking back from those inputs to Shape,
+// Size, graph inputs and initializers, so that the nodes computing them stay
+// float, and records why.
+func dropShapeArithmetic(m *graph.Model, ranges map[string]calibrate.Range, why map[string]string) {
+	m.Graph.Walk(func(g *graph.Graph) error {
+		seen := map[*graph.Value]bool{}
+		var walk func(v *graph.Value, user *graph.Node)
+		walk = func(v *graph.Value, user *graph.Node) {
+			if v == nil || seen[v] {
+				return
+			}
+			seen[v] = true
+			if _, ok := ranges[v.Name]; ok {
+				delete(ranges, v.Name)
+				why[v.Name] = fmt.Sprintf("tensor %q computes a shape, size or scale for %s %q; quantizing it would change shapes", v.Name, user.OpType, user.Name)
+			}
+			p := v.Producer
+			if p == nil || shapeSources[p.OpType] {
+				return
+			}
+			for _, in := range p.Inputs {
+				walk(in, user)
+			}
+		}
+		for _, n := range g.Nodes {
+			if n.Domain != "" && n.Domain != "ai.onnx" {
+				continue
+			}
+			for _, i := range shapeInputs[n.OpType] {
+				if i < len(n.Inputs) {
+					walk(n.Inputs[i], n)
+				}
+			}
+		}
+		return nil
+	})
 }
