@@ -37,6 +37,10 @@ type RunOptions struct {
 	Progress io.Writer
 	// Model is recorded in the statistics, for the reader's information.
 	Model string
+	// NonFloat, when not nil, receives the names of the tensors the model
+	// produced with an element type other than float32 (shape arithmetic,
+	// indices, masks), so that reports can tell them from float tensors.
+	NonFloat map[string]bool
 }
 
 // Run feeds every batch of data through eng and observes the chosen tensors.
@@ -105,6 +109,9 @@ func Run(ctx context.Context, eng *kernels.Engine, data dataset.Reader, opts Run
 	var first, last int // samples of the current batch
 	hook := func(value string, _ *graph.Node, t *tensor.Tensor) error {
 		if t.DType != tensor.Float {
+			if opts.NonFloat != nil {
+				opts.NonFloat[value] = true
+			}
 			return nil
 		}
 		o := observer(value, t.Shape)

@@ -257,6 +257,7 @@ type summary struct {
 	QuantizedNodes []string          `json:"quantized_nodes"`
 	Folded         []string          `json:"folded_activations"`
 	Float          []floatNode       `json:"left_float"`
+	IntegerNodes   int               `json:"integer_nodes_not_listed,omitempty"`
 	SizeBefore     int64             `json:"size_before_bytes"`
 	SizeAfter      int64             `json:"size_after_bytes"`
 	Eval           *compare.Report   `json:"eval,omitempty"`
@@ -351,7 +352,7 @@ func quantizeAction(c *cli.Context) error {
 	if err := onnxio.Save(out, qp, onnxio.SaveOptions{ExternalData: c.Bool("external-data")}); err != nil {
 		return err
 	}
-	fillSummary(sum, res, model, out, cand.floatWhy)
+	fillSummary(sum, res, model, out, cand.floatWhy, cand.nonFloat)
 	if !c.Bool("no-eval") && (static || c.String("eval-data") != "") {
 		rep, err := quantizeEval(c, model, qp, threads)
 		if err != nil {
@@ -414,6 +415,8 @@ type candidate struct {
 	// floatWhy says why a tensor got no range although calibration reached
 	// it (by tensor name): the nodes using it stay float for that reason.
 	floatWhy map[string]string
+	// nonFloat names the tensors calibration saw with a non-float type.
+	nonFloat map[string]bool
 }
 
 // quantizeCandidate runs the recovery passes on a copy of the prepared
@@ -437,7 +440,8 @@ func quantizeCandidate(c *cli.Context, o *options, base *onnx.ModelProto, recove
 		return nil, fmt.Errorf("%s: %w", model, err)
 	}
 	if o.cfg.Mode == rewrite.Static {
-		if cand.stats, cand.digest, err = quantizeStats(c, m, plan, o, threads); err != nil {
+		cand.nonFloat = map[string]bool{}
+		if cand.stats, cand.digest, err = quantizeStats(c, m, plan, o, threads, cand.nonFloat); err != nil {
 			return nil, err
 		}
 		if cand.ranges, cand.floatWhy, err = quantizeRanges(cand.stats, o, wholeRange(m)); err != nil {
@@ -492,7 +496,7 @@ func nameNodes(m *graph.Model) {
 
 // quantizeStats collects (or reads) the statistics of the tensors the plan
 // needs.
-func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *options, threads int) (*calibrate.Stats, string, error) {
+func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *options, threads int, nonFloat map[string]bool) (*calibrate.Stats, string, error) {
 	if files := c.StringSlice("stats"); len(files) > 0 {
 		var paths []string
 		for _, f := range files {
@@ -524,7 +528,7 @@ func quantizeStats(c *cli.Context, m *graph.Model, plan *rewrite.Plan, o *option
 	for _, name := range plan.Observe() {
 		values[name] = calibrate.Granularity{}
 	}
-	opts := calibrate.RunOptions{Values: values, Needs: o.method.Needs(), Model: filepath.Base(c.Args().First())}
+	opts := calibrate.RunOptions{Values: values, Needs: o.method.Needs(), Model: filepath.Base(c.Args().First()), NonFloat: nonFloat}
 	if !c.Bool("json") {
 		opts.Progress = progressWriter(c)
 	}
@@ -587,7 +591,7 @@ func addMetadata(m *onnx.ModelProto, o *options, digest string) {
 	m.MetadataProps = keep
 }
 
-func fillSummary(sum *summary, res *rewrite.Result, model, out string, floatWhy map[string]string) {
+func fillSummary(sum *summary, res *rewrite.Result, model, out string, floatWhy map[string]string, nonFloat map[string]bool) {
 	for _, n := range res.Quantized {
 		sum.Quantized[n.OpType]++
 		sum.QuantizedNodes = append(sum.QuantizedNodes, n.Name)
@@ -596,6 +600,10 @@ func fillSummary(sum *summary, res *rewrite.Result, model, out string, floatWhy 
 		sum.Folded = append(sum.Folded, n.Name)
 	}
 	for _, s := range res.Skipped {
+		if integerNode(s.Node, nonFloat) {
+			sum.IntegerNodes++
+			continue
+		}
 		sum.Float = append(sum.Float, floatNode{s.Node.Name, s.Node.OpType, skipReason(s, floatWhy)})
 	}
 	sum.Params = map[string]qparam{}
@@ -766,6 +774,9 @@ func printSummary(w io.Writer, s *summary) {
 		for _, k := range keys {
 			fmt.Fprintf(w, "    %3d × %s\n", reasons[k], k)
 		}
+	}
+	if s.IntegerNodes > 0 {
+		fmt.Fprintf(w, "  integer and shape nodes not listed: %d\n", s.IntegerNodes)
 	}
 	fmt.Fprintf(w, "  size: %s -> %s\n", human(s.SizeBefore), human(s.SizeAfter))
 	if fb := s.Fallback; fb != nil {

@@ -188,3 +188,18 @@ func dropShapeArithmetic(m *graph.Model, ranges map[string]calibrate.Range, why 
 		return nil
 	})
 }
+
+// integerNode reports whether every output of n was seen by calibration with
+// a non-float type: shape arithmetic and index computations, which are not
+// float nodes left unquantized and would only bury those in the summary.
+func integerNode(n *graph.Node, nonFloat map[string]bool) bool {
+	if len(nonFloat) == 0 || len(n.Outputs) == 0 {
+		return false
+	}
+	for _, v := range n.Outputs {
+		if v != nil && !nonFloat[v.Name] {
+			return false
+		}
+	}
+	return true
+}

@@ -94,7 +94,11 @@ func TestQuantizeShapeArithmetic(t *testing.T) {
 	js := ptqRun(t, "quantize", model, "--data", data, "-o", filepath.Join(dir, "q.onnx"), "--json", "-q")
 	var sum struct {
 		Nodes []string `json:"quantized_nodes"`
-		Eval  struct {
+		Float []struct {
+			Node string `json:"node"`
+		} `json:"left_float"`
+		Integer int `json:"integer_nodes_not_listed"`
+		Eval    struct {
 			Outputs []struct {
 				SQNR float64 `json:"sqnr_db"`
 			} `json:"outputs"`
@@ -107,6 +111,15 @@ func TestQuantizeShapeArithmetic(t *testing.T) {
 		if q == "scales" || q == "factor" {
 			t.Errorf("shape arithmetic node %s was quantized", q)
 		}
+	}
+	// The int64 Slice of the shape is not a float node left unquantized.
+	for _, f := range sum.Float {
+		if f.Node == "hw" {
+			t.Errorf("integer node hw listed as left in float")
+		}
+	}
+	if sum.Integer < 1 {
+		t.Errorf("%d integer nodes counted, want the Slice of the shape", sum.Integer)
 	}
 	if len(sum.Eval.Outputs) != 1 || !(sum.Eval.Outputs[0].SQNR > 25) {
 		t.Errorf("output SQNR %+v, want > 25 dB", sum.Eval.Outputs)
