@@ -51,6 +51,32 @@ func fuseActivation(op Op, a nnAct) bool {
 	return false
 }
 
+// then is a finishing function that applies a and then post (either may
+// be absent); nil when there is nothing to do.
+func (a nnAct) then(post func(d []float32, ch, off int)) func(d []float32, ch, off int) {
+	if a.kind == nnActNone {
+		return post
+	}
+	return func(d []float32, ch, off int) {
+		a.applyFast(d)
+		if post != nil {
+			post(d, ch, off)
+		}
+	}
+}
+
+// bounds is the activation as a clamp range, ±Inf for none.
+func (a nnAct) bounds() (lo, hi float32) {
+	lo, hi = float32(math.Inf(-1)), float32(math.Inf(1))
+	switch a.kind {
+	case nnActRelu:
+		lo = 0
+	case nnActClip:
+		lo, hi = a.lo, a.hi
+	}
+	return lo, hi
+}
+
 // applyFast is apply with the vector loops where there are some.
 func (a nnAct) applyFast(y []float32) {
 	switch a.kind {
@@ -276,18 +302,13 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		// post finishes len(d) outputs of channel ch starting at flat
 		// index off, while they are in cache.
 		var post func(d []float32, ch, off int)
-		if act.kind != nnActNone || prog != nil {
-			post = func(d []float32, ch, off int) {
-				act.applyFast(d)
-				if prog != nil {
-					prog.run(d, ch, off)
-				}
-			}
+		if prog != nil {
+			post = prog.run
 		}
 		if geo.nd == 2 {
-			o.convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m, post)
+			o.convDepthwise2D(ctx, xd, wd, bd, yd, &geo, nb, c, m, act, post)
 		} else {
-			convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m, post)
+			convDepthwise(ctx, xd, wd, bd, yd, &geo, nb, c, m, act.then(post))
 		}
 		return []*tensor.Tensor{y}, nil
 	}
@@ -591,7 +612,11 @@ func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, 
 // convDepthwise2D is the 2-D depthwise path: each channel's plane is copied
 // once into a zero-padded scratch plane so the loops need no bounds tests,
 // with unrolled kernels for the 3x3 shapes of mobile networks.
-func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, post func(d []float32, ch, off int)) {
+// act and then post (when not nil) finish each output; the whole-plane
+// kernels apply act themselves.
+func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, act nnAct, post func(d []float32, ch, off int)) {
+	finish := act.then(post)
+	clo, chi := act.bounds()
 	mult := m / c
 	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw, dh, dw := g.k[1], g.k[2], g.s[1], g.s[2], g.d[1], g.d[2]
@@ -639,21 +664,23 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 			}
 			// Long rows are finished while in L1; short ones a plane at a
 			// time, so the chain's per-call cost is spread over more work.
-			rowPost := post != nil && outW >= 256
+			rowPost := finish != nil && outW >= 256
+			planeDone := true // a whole-plane kernel ran: act is applied
 			plane3 := kh == 3 && kw == 3 && dh == 1 && dw == 1 && sh == sw
 			switch {
 			case plane3 && sw == 1 && nnDwPlane3s1 != nil:
-				nnDwPlane3s1(yo, outH, outW, pad, pw, (*[9]float32)(wc[:9]), bias)
+				nnDwPlane3s1(yo, outH, outW, pad, pw, (*[9]float32)(wc[:9]), bias, clo, chi)
 				rowPost = false // the plane is done: finish it below
 			case plane3 && sw == 2 && nnDwPlane3s2 != nil:
 				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
-				nnDwPlane3s2(yo, outH, outW, even, odd, hw, (*[9]float32)(wc[:9]), bias)
+				nnDwPlane3s2(yo, outH, outW, even, odd, hw, (*[9]float32)(wc[:9]), bias, clo, chi)
 				rowPost = false
 			case sh == 1 && sw == 1 && dh == 1 && dw == 1 && nnDwPlaneS1 != nil:
 				// other kernel sizes (PP-OCR's 5x5)
-				nnDwPlaneS1(yo, outH, outW, pad, pw, wc, kh, kw, bias)
+				nnDwPlaneS1(yo, outH, outW, pad, pw, wc, kh, kw, bias, clo, chi)
 				rowPost = false
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 1:
+				planeDone = false
 				w0, w1, w2, w3, w4, w5, w6, w7, w8 := wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
 				wv := [9]float32{w0, w1, w2, w3, w4, w5, w6, w7, w8}
 				for oh := range outH {
@@ -676,10 +703,11 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 							w6*r2[ow] + w7*r2[ow+1] + w8*r2[ow+2]
 					}
 					if rowPost {
-						post(dst, oc, j*outH*outW+oh*outW)
+						finish(dst, oc, j*outH*outW+oh*outW)
 					}
 				}
 			case kh == 3 && kw == 3 && dh == 1 && dw == 1 && sw == 2 && nnDwRow3s2 != nil:
+				planeDone = false
 				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
 				wv := [9]float32(wc[:9])
 				for oh := range outH {
@@ -707,10 +735,11 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 						dst[ow] = v
 					}
 					if rowPost {
-						post(dst, oc, j*outH*outW+oh*outW)
+						finish(dst, oc, j*outH*outW+oh*outW)
 					}
 				}
 			default:
+				planeDone = false
 				if sw == 2 {
 					// de-interleave the padded rows once per channel so
 					// stride-2 taps become contiguous (vector) runs
@@ -742,12 +771,15 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 						}
 					}
 					if rowPost {
-						post(dst, oc, j*outH*outW+oh*outW)
+						finish(dst, oc, j*outH*outW+oh*outW)
 					}
 				}
 			}
-			if post != nil && !rowPost {
+			switch {
+			case planeDone && post != nil:
 				post(yo, oc, j*outH*outW)
+			case !planeDone && !rowPost && finish != nil:
+				finish(yo, oc, j*outH*outW)
 			}
 		}
 	})

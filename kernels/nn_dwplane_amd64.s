@@ -2,13 +2,14 @@
 
 #include "textflag.h"
 
-// func dwPlane3s1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, bias float32)
+// func dwPlane3s1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, bias, lo, hi float32)
 //
 // One channel of a 3x3, stride-1 depthwise convolution: dst (outH rows of
 // outW) = bias + Σ w[3r+j]·src[(oh+r)·pw + ow + j] over a zero-padded
-// plane src with row stride pw. The last vector of each row is masked, so
-// nothing is read or written past a row.
-TEXT ·dwPlane3s1AVX512(SB), NOSPLIT, $0-52
+// plane src with row stride pw, then clamped to [lo, hi] (a fused ReLU or
+// ReLU6; ±Inf for none) as vecClamp does. The last vector of each row is
+// masked, so nothing is read or written past a row.
+TEXT ·dwPlane3s1AVX512(SB), NOSPLIT, $0-60
 	MOVQ dst+0(FP), DI
 	MOVQ outH+8(FP), R8
 	MOVQ outW+16(FP), R9
@@ -26,6 +27,8 @@ TEXT ·dwPlane3s1AVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS 28(AX), Z7
 	VBROADCASTSS 32(AX), Z8
 	VBROADCASTSS bias+48(FP), Z9
+	VBROADCASTSS lo+52(FP), Z30
+	VBROADCASTSS hi+56(FP), Z31
 	MOVQ R9, CX
 	ANDQ $15, CX
 	MOVL $1, DX
@@ -57,6 +60,8 @@ s1vec:
 	VFMADD231PS 0(R13), Z6, Z10
 	VFMADD231PS 4(R13), Z7, Z10
 	VFMADD231PS 8(R13), Z8, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
 	VMOVUPS Z10, (DX)
 	ADDQ $64, BX
 	ADDQ $64, R12
@@ -87,6 +92,8 @@ s1tail:
 	VFMADD231PS Z11, Z7, Z10
 	VMOVUPS.Z 8(R13), K1, Z11
 	VFMADD231PS Z11, Z8, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
 	VMOVUPS Z10, K1, (DX)
 
 s1next:
@@ -99,13 +106,13 @@ s1done:
 	VZEROUPPER
 	RET
 
-// func dwPlane3s2AVX512(dst *float32, outH, outW int, even, odd *float32, hw int, w *float32, bias float32)
+// func dwPlane3s2AVX512(dst *float32, outH, outW int, even, odd *float32, hw int, w *float32, bias, lo, hi float32)
 //
 // One channel of a 3x3, stride-2 depthwise convolution from the padded
 // plane split into even and odd columns (row stride hw): output row oh
 // reads rows 2oh..2oh+2, dst[ow] = bias + Σ_k w[3k]·e_k[ow] + w[3k+1]·o_k[ow]
 // + w[3k+2]·e_k[ow+1].
-TEXT ·dwPlane3s2AVX512(SB), NOSPLIT, $0-60
+TEXT ·dwPlane3s2AVX512(SB), NOSPLIT, $0-68
 	MOVQ dst+0(FP), DI
 	MOVQ outH+8(FP), R8
 	MOVQ outW+16(FP), R9
@@ -124,6 +131,8 @@ TEXT ·dwPlane3s2AVX512(SB), NOSPLIT, $0-60
 	VBROADCASTSS 28(AX), Z7
 	VBROADCASTSS 32(AX), Z8
 	VBROADCASTSS bias+56(FP), Z9
+	VBROADCASTSS lo+60(FP), Z30
+	VBROADCASTSS hi+64(FP), Z31
 	MOVQ R9, CX
 	ANDQ $15, CX
 	MOVL $1, DX
@@ -158,6 +167,8 @@ s2vec:
 	VFMADD231PS (R13), Z6, Z10
 	VFMADD231PS (R9), Z7, Z10
 	VFMADD231PS 4(R13), Z8, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
 	VMOVUPS Z10, (DX)
 	ADDQ $64, R9
 	ADDQ $64, BX
@@ -191,6 +202,8 @@ s2tail:
 	VFMADD231PS Z11, Z7, Z10
 	VMOVUPS.Z 4(R13), K1, Z11
 	VFMADD231PS Z11, Z8, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
 	VMOVUPS Z10, K1, (DX)
 
 s2next:
@@ -205,12 +218,12 @@ s2done:
 	VZEROUPPER
 	RET
 
-// func dwPlaneS1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, kh, kw int, bias float32)
+// func dwPlaneS1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, kh, kw int, bias, lo, hi float32)
 //
 // One channel of a kh×kw, stride-1, undilated depthwise convolution over a
 // zero-padded plane src (row stride pw): dst[oh][ow] = bias + Σ
 // w[r·kw+j]·src[(oh+r)·pw + ow + j]. The last vector of each row is masked.
-TEXT ·dwPlaneS1AVX512(SB), NOSPLIT, $0-68
+TEXT ·dwPlaneS1AVX512(SB), NOSPLIT, $0-76
 	MOVQ dst+0(FP), DI
 	MOVQ outH+8(FP), R8
 	MOVQ outW+16(FP), R9
@@ -218,6 +231,8 @@ TEXT ·dwPlaneS1AVX512(SB), NOSPLIT, $0-68
 	MOVQ pw+32(FP), R10
 	SHLQ $2, R10
 	VBROADCASTSS bias+64(FP), Z9
+	VBROADCASTSS lo+68(FP), Z30
+	VBROADCASTSS hi+72(FP), Z31
 	MOVQ R9, CX
 	ANDQ $15, CX
 	MOVL $1, DX
@@ -254,6 +269,8 @@ kxktap:
 	ADDQ R10, R13
 	DECQ R14
 	JNE kxkrow
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
 	VMOVUPS Z10, (DI)(R12*1)
 	ADDQ $64, R12
 	DECQ CX
@@ -282,6 +299,8 @@ kxttap:
 	ADDQ R10, R13
 	DECQ R14
 	JNE kxtrow
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
 	VMOVUPS Z10, K1, (DI)(R12*1)
 
 kxnext:
