@@ -231,6 +231,13 @@ func passThrough(n *graph.Node) bool {
 				return false
 			}
 		}
+		// A constant ratio of 0 copies the input even in training mode
+		// (torchvision's Swin exports its attention dropout that way).
+		if len(n.Inputs) > 1 && n.Inputs[1] != nil && n.Inputs[1].Initializer != nil {
+			if v, err := onnxio.ToTensor(n.Inputs[1].Initializer); err == nil && v.DType == tensor.Float && len(v.Float32()) == 1 && v.Float32()[0] == 0 {
+				return true
+			}
+		}
 		// Opset 12+: training_mode is input 2; absent or a constant false
 		// means inference. Before 12, is_test=0 (opset < 7) meant training.
 		if len(n.Inputs) > 2 && n.Inputs[2] != nil {

@@ -173,6 +173,14 @@ func TestRemoveIdentity(t *testing.T) {
 			b.g.Initializer = append(b.g.Initializer, trainOn)
 			return b
 		}, 13, 0},
+		// Ratio 0 copies the input even in training mode (torchvision Swin).
+		{"dropout-training-on-ratio-0", func() *pgraph {
+			b := newPGraph().in("x", 3).node("Dropout", []string{"x", "zero", "on"}, []string{"a"}).
+				node("Neg", []string{"a"}, []string{"y"}).out("y")
+			zero, _ := onnxio.FromTensor("zero", tensor.FromFloat32([]float32{0}))
+			b.g.Initializer = append(b.g.Initializer, trainOn, zero)
+			return b
+		}, 13, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
