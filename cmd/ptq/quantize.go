@@ -309,6 +309,9 @@ func quantizeAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", model, err)
 	}
+	if err := refuseQuantized(m); err != nil {
+		return fmt.Errorf("%s: %w", model, err)
+	}
 	passes := append(rewrite.Prepare(o.cfg.TargetOpset()),
 		rewrite.Pass{Name: rewrite.PassFoldAffine, Run: rewrite.FoldAffine},
 		rewrite.Pass{Name: rewrite.PassHardSwish, Run: rewrite.FuseHardSwish})

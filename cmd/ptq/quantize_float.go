@@ -203,3 +203,37 @@ func integerNode(n *graph.Node, nonFloat map[string]bool) bool {
 	}
 	return true
 }
+
+// quantizedOps are the operators of an already quantized model.
+var quantizedOps = map[string]bool{
+	"QuantizeLinear": true, "DequantizeLinear": true, "DynamicQuantizeLinear": true,
+	"QLinearConv": true, "QLinearMatMul": true, "MatMulInteger": true, "ConvInteger": true,
+	"QLinearAdd": true, "QLinearMul": true, "QLinearSigmoid": true, "QLinearLeakyRelu": true,
+	"QLinearConcat": true, "QLinearAveragePool": true, "QLinearGlobalAveragePool": true,
+	"QLinearSoftmax": true, "QLinearWhere": true, "QGemm": true, "MatMulIntegerToFloat": true,
+	"DynamicQuantizeMatMul": true, "MatMulNBits": true,
+}
+
+// refuseQuantized fails on a model that already holds quantization nodes:
+// quantizing it again would fold the old DequantizeLinear weights back to
+// float and stack new Q/DQ pairs on the old ones (a bigger, less accurate
+// model), or silently leave its QLinear nodes alone.
+func refuseQuantized(m *graph.Model) error {
+	var first *graph.Node
+	n := 0
+	m.Graph.Walk(func(g *graph.Graph) error {
+		for _, nd := range g.Nodes {
+			if quantizedOps[nd.OpType] {
+				if first == nil {
+					first = nd
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("the model is already quantized: %d quantization node(s), the first %s %q; give ptq the float model", n, first.OpType, first.Name)
+}

@@ -165,3 +165,24 @@ func TestQuantizeAttentionMask(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantizeRefusesQuantized: a quantized model given to quantize again is
+// refused, naming a quantization node, instead of getting a second layer of
+// Q/DQ pairs on its old ones.
+func TestQuantizeRefusesQuantized(t *testing.T) {
+	dir := t.TempDir()
+	model, data := maskedAttentionModel(t, dir, -10000)
+	q := filepath.Join(dir, "q.onnx")
+	ptqRun(t, "quantize", model, "--data", data, "-o", q, "-q", "--no-eval")
+	for _, mode := range []string{"static", "weight-only"} {
+		var so, se strings.Builder
+		q2 := filepath.Join(dir, "q2.onnx")
+		code := run([]string{"ptq", "quantize", q, "--data", data, "-o", q2, "-q", "--mode", mode}, &so, &se)
+		if code != 1 || !strings.Contains(se.String(), "already quantized") || !strings.Contains(se.String(), "QuantizeLinear") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 saying the model is already quantized", mode, code, se.String())
+		}
+		if _, err := os.Stat(q2); err == nil {
+			t.Errorf("%s: wrote %s", mode, q2)
+		}
+	}
+}
