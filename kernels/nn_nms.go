@@ -73,11 +73,13 @@ func nms(ctx *Context, in []*tensor.Tensor, center bool) (*tensor.Tensor, error)
 	}
 	maxOut := int64(0)
 	if len(in) > 2 && in[2] != nil {
-		v, err := nmsScalar(in[2])
-		if err != nil {
-			return nil, fmt.Errorf("max_output_boxes_per_class: %w", err)
+		// Read as an integer: exporters pass INT64_MAX for "no limit",
+		// which a float64 round trip would turn negative.
+		d, ok := in[2].Data.([]int64)
+		if !ok || len(d) != 1 {
+			return nil, fmt.Errorf("max_output_boxes_per_class: %v %v, want one int64", in[2].DType, in[2].Shape)
 		}
-		maxOut = int64(v)
+		maxOut = d[0]
 	}
 	iou, scoreMin, useScore := float32(0), float32(0), false
 	if len(in) > 3 && in[3] != nil {
@@ -145,16 +147,12 @@ func nms(ctx *Context, in []*tensor.Tensor, center bool) (*tensor.Tensor, error)
 	return out, nil
 }
 
-// nmsScalar reads a one-element int64 or float tensor.
+// nmsScalar reads a one-element float tensor.
 func nmsScalar(t *tensor.Tensor) (float64, error) {
 	if tensor.NumElements(t.Shape) != 1 {
 		return 0, fmt.Errorf("shape %v, want one element", t.Shape)
 	}
 	switch d := t.Data.(type) {
-	case []int64:
-		return float64(d[0]), nil
-	case []int32:
-		return float64(d[0]), nil
 	case []float32:
 		return float64(d[0]), nil
 	case []float64:
