@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/ptq-dev/ptq/quant"
@@ -449,7 +450,7 @@ func TestGranularities(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameShape(o.Slots, tc.slots) || len(r) != len(tc.ranges) {
+		if !slices.Equal(o.Slots, tc.slots) || len(r) != len(tc.ranges) {
 			t.Errorf("%+v: slots %v ranges %v, want %v %v", tc.g, o.Slots, r, tc.slots, tc.ranges)
 			continue
 		}

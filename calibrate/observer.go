@@ -3,6 +3,7 @@ package calibrate
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ptq-dev/ptq/tensor"
 )
@@ -151,7 +152,7 @@ func (s *TensorStats) Observe(t *tensor.Tensor) error {
 		for i := range s.Summaries {
 			s.Summaries[i] = newSummary(s.Needs)
 		}
-	} else if !sameShape(s.Slots, l.slots) {
+	} else if !slices.Equal(s.Slots, l.slots) {
 		return fmt.Errorf("calibrate: shape %v gives %v slots, earlier tensors gave %v", t.Shape, l.slots, s.Slots)
 	}
 	runs := l.runs(data, n)
@@ -193,7 +194,7 @@ func (s *TensorStats) Merge(other Observer) error {
 			s.Summaries[i] = newSummary(s.Needs)
 		}
 	}
-	if !sameShape(s.Slots, o.Slots) {
+	if !slices.Equal(s.Slots, o.Slots) {
 		return fmt.Errorf("calibrate: merging %v slots into %v", o.Slots, s.Slots)
 	}
 	for i := range s.Summaries {
@@ -229,16 +230,4 @@ func (s *TensorStats) Ranges(m Method, t Target) ([]Range, error) {
 		return nil, fmt.Errorf("calibrate: %s: %w", m, err)
 	}
 	return r, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -235,7 +236,7 @@ func runConcatFirst(parts []*tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	rows := 0
 	for i, p := range parts {
-		if p.DType != first.DType || p.Rank() != first.Rank() || !sameInts(p.Shape[1:], first.Shape[1:]) {
+		if p.DType != first.DType || p.Rank() != first.Rank() || !slices.Equal(p.Shape[1:], first.Shape[1:]) {
 			return nil, fmt.Errorf("sample %d is %v, sample 0 %v: cannot batch them", i, p, first)
 		}
 		rows += p.Shape[0]

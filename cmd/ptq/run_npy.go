@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/ptq-dev/ptq/tensor"
@@ -107,7 +108,7 @@ func (s *npyStream) Append(t *tensor.Tensor) error {
 	if t.DType != s.dtype {
 		return fmt.Errorf("%s: got %v, earlier samples were %v", s.path, t.DType, s.dtype)
 	}
-	if len(t.Shape) != len(s.tail)+1 || !sameInts(t.Shape[1:], s.tail) {
+	if len(t.Shape) != len(s.tail)+1 || !slices.Equal(t.Shape[1:], s.tail) {
 		return fmt.Errorf("%s: got shape %v, earlier samples had [k %v]", s.path, t.Shape, s.tail)
 	}
 	if err := npyWriteData(s.w, t); err != nil {
@@ -133,18 +134,6 @@ func (s *npyStream) Close() error {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	return nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // npyWriteData writes the elements little-endian through a small buffer.
