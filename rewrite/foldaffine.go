@@ -239,6 +239,13 @@ func soleReader(g *graph.Graph, v *graph.Value, n *graph.Node) bool {
 
 // foldIntoConvInput folds the constant Muls and Adds feeding Conv n's input.
 func foldIntoConvInput(m *graph.Model, g *graph.Graph, n *graph.Node) error {
+	// Decoding the weights is the expensive part; most Convs read no Mul or Add.
+	if n.OpType != "Conv" || len(n.Inputs) == 0 || n.Inputs[0] == nil || n.Inputs[0].Producer == nil {
+		return nil
+	}
+	if op := n.Inputs[0].Producer.OpType; op != "Mul" && op != "Add" {
+		return nil
+	}
 	c, ok := newConvIn(m, n)
 	if !ok {
 		return nil
