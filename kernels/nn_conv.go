@@ -437,36 +437,42 @@ func nnIm2colPart(x, col []float32, g *nnGeom, r0, r1, p0, p1, pa, pb int) {
 		// valid output range along the innermost axis for this tap
 		off2 := k2*g.d[2] - g.pb[2]
 		lo2, hi2 := nnValidRange(off2, g.s[2], g.in[2], g.out[2])
+		// The output position is split into (o0, o1, o2) once and then
+		// stepped row by row: with small output planes (7x7, 14x14) the
+		// divisions per segment cost more than the copies.
+		out1, out2, in0, in1, in2, s2 := g.out[1], g.out[2], g.in[0], g.in[1], g.in[2], g.s[2]
+		o2 := pa % out2
+		o1, o0 := (pa/out2)%out1, pa/out2/out1
 		for p := pa; p < pb; {
-			o2 := p % g.out[2]
-			o01 := p / g.out[2]
-			o1, o0 := o01%g.out[1], o01/g.out[1]
-			e2 := min(g.out[2], o2+pb-p) // segment [o2, e2) of this output row
+			e2 := min(out2, o2+pb-p) // segment [o2, e2) of this output row
 			d := dst[p-p0 : p-p0+e2-o2]
 			p += e2 - o2
 			i0 := o0*g.s[0] - g.pb[0] + k0*g.d[0]
 			i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
-			if i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1] {
-				clear(d)
-				continue
-			}
-			src := xc[(i0*g.in[1]+i1)*g.in[2]:]
 			a, b := max(lo2, o2), min(hi2, e2)
-			if a >= b {
+			// step to the next output row before any continue
+			o2 = 0
+			if o1++; o1 == out1 {
+				o1, o0 = 0, o0+1
+			}
+			if i0 < 0 || i0 >= in0 || i1 < 0 || i1 >= in1 || a >= b {
 				clear(d)
 				continue
 			}
-			clear(d[:a-o2])
-			clear(d[b-o2:])
+			src := xc[(i0*in1+i1)*in2:]
+			lo := d[:len(d)-(e2-a)]
+			clear(lo)
+			clear(d[b-(e2-len(d)):])
 			switch {
-			case g.s[2] == 1:
-				copy(d[a-o2:b-o2], src[a+off2:b+off2])
-			case g.s[2] == 2 && a*2+off2+2*(b-a) <= len(src):
+			case s2 == 1:
+				copy(d[len(lo):len(lo)+b-a], src[a+off2:b+off2])
+			case s2 == 2 && a*2+off2+2*(b-a) <= len(src):
 				// even elements of a run: vector de-interleave
-				nnGather2(d[a-o2:b-o2], src[a*2+off2:a*2+off2+2*(b-a)])
+				nnGather2(d[len(lo):len(lo)+b-a], src[a*2+off2:a*2+off2+2*(b-a)])
 			default:
-				for q := a; q < b; q++ {
-					d[q-o2] = src[q*g.s[2]+off2]
+				dd := d[len(lo) : len(lo)+b-a]
+				for q := range dd {
+					dd[q] = src[(a+q)*s2+off2]
 				}
 			}
 		}

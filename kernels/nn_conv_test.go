@@ -72,6 +72,11 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{1, 64, 20, 23}, w: []int{8, 64, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
 		{x: []int{2, 64, 41, 23}, w: []int{6, 32, 3, 2}, group: 2, strides: []int{2, 1}, pads: []int{1, 0, 1, 1}},
 		{x: []int{1, 300, 30, 31}, w: []int{5, 300, 1, 1}, group: 1},
+		// im2col stepping output rows and planes across tiles: small odd
+		// planes with stride 2, a 3-D volume with padding in depth
+		{x: []int{1, 96, 15, 7}, w: []int{7, 96, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
+		{x: []int{1, 40, 5, 7, 9}, w: []int{3, 40, 3, 2, 3}, group: 1, strides: []int{2, 1, 2}, pads: []int{1, 0, 1, 1, 1, 2}},
+		{x: []int{1, 130, 9, 5}, w: []int{4, 130, 3, 3}, group: 1, strides: []int{1, 3}, pads: []int{0, 2, 1, 1}},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, tc := range cases {
