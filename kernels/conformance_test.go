@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -259,7 +260,7 @@ func confCompare(got, want *tensor.Tensor, rtol, atol float64) error {
 	if got.DType != want.DType {
 		return fmt.Errorf("type %v, want %v", got.DType, want.DType)
 	}
-	if !cfSameShape(got.Shape, want.Shape) && !(got.Len() == 1 && want.Len() == 1 && len(got.Shape)+len(want.Shape) <= 1) {
+	if !slices.Equal(got.Shape, want.Shape) && !(got.Len() == 1 && want.Len() == 1 && len(got.Shape)+len(want.Shape) <= 1) {
 		return fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
 	}
 	g, gok := confFloats(got)

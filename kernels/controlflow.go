@@ -3,6 +3,7 @@ package kernels
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/tensor"
@@ -397,7 +398,7 @@ func cfTake(ctx *Context, t *tensor.Tensor, axis, idx int) *tensor.Tensor {
 func cfStack(ctx *Context, ts []*tensor.Tensor, axis int, reverse bool) (*tensor.Tensor, error) {
 	first := ts[0]
 	for i, t := range ts {
-		if t.DType != first.DType || !cfSameShape(t.Shape, first.Shape) {
+		if t.DType != first.DType || !slices.Equal(t.Shape, first.Shape) {
 			return nil, fmt.Errorf("iteration %d produced %v, iteration 0 %v", i, t, first)
 		}
 	}
@@ -416,18 +417,6 @@ func cfStack(ctx *Context, ts []*tensor.Tensor, axis int, reverse bool) (*tensor
 		})
 	}
 	return out, nil
-}
-
-func cfSameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // cfCopyBlocks copies count blocks of size elements; at(o) gives the

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ptq-dev/ptq/tensor"
 )
@@ -67,18 +68,6 @@ func bcastStrides(s, out []int) []int {
 		acc *= s[i]
 	}
 	return st
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // binLoops are the row kernels of a binary operator. In vs the second
@@ -180,7 +169,7 @@ func binApply[T, R any](ctx *Context, d []R, a []T, as []int, b []T, bs []int, o
 		return
 	}
 	switch {
-	case sameShape(as, bs) || (len(a) == n && len(b) == n):
+	case slices.Equal(as, bs) || (len(a) == n && len(b) == n):
 		ctx.Parallel(n, elemGrain, func(lo, hi int) { l.vv(d[lo:hi], a[lo:hi], b[lo:hi]) })
 		return
 	case len(b) == 1 && len(a) == n:

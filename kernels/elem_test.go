@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -40,7 +41,7 @@ func i64(shape []int, v ...int64) *tensor.Tensor   { return tensor.FromInt64(v, 
 
 func wantF32(t *testing.T, name string, got *tensor.Tensor, shape []int, want []float32, tol float64) {
 	t.Helper()
-	if !sameShape(got.Shape, shape) {
+	if !slices.Equal(got.Shape, shape) {
 		t.Fatalf("%s: shape %v, want %v", name, got.Shape, shape)
 	}
 	g := got.Float32()
@@ -53,7 +54,7 @@ func wantF32(t *testing.T, name string, got *tensor.Tensor, shape []int, want []
 
 func wantI64(t *testing.T, name string, got *tensor.Tensor, shape []int, want []int64) {
 	t.Helper()
-	if !sameShape(got.Shape, shape) {
+	if !slices.Equal(got.Shape, shape) {
 		t.Fatalf("%s: shape %v, want %v", name, got.Shape, shape)
 	}
 	g := got.Int64()
@@ -212,16 +213,16 @@ func TestScatterReductions(t *testing.T) {
 
 func TestSqueezeUnsqueezeForms(t *testing.T) {
 	x := f32([]int{1, 3, 1}, 1, 2, 3)
-	if got := runNode(t, "Squeeze", 11, []*onnx.AttributeProto{graph.IntsAttr("axes", []int64{-1})}, 1, x)[0]; !sameShape(got.Shape, []int{1, 3}) {
+	if got := runNode(t, "Squeeze", 11, []*onnx.AttributeProto{graph.IntsAttr("axes", []int64{-1})}, 1, x)[0]; !slices.Equal(got.Shape, []int{1, 3}) {
 		t.Fatalf("squeeze 11: %v", got.Shape)
 	}
-	if got := runNode(t, "Squeeze", 13, nil, 1, x)[0]; !sameShape(got.Shape, []int{3}) {
+	if got := runNode(t, "Squeeze", 13, nil, 1, x)[0]; !slices.Equal(got.Shape, []int{3}) {
 		t.Fatalf("squeeze 13 all: %v", got.Shape)
 	}
-	if got := runNode(t, "Unsqueeze", 11, []*onnx.AttributeProto{graph.IntsAttr("axes", []int64{0, 4})}, 1, x)[0]; !sameShape(got.Shape, []int{1, 1, 3, 1, 1}) {
+	if got := runNode(t, "Unsqueeze", 11, []*onnx.AttributeProto{graph.IntsAttr("axes", []int64{0, 4})}, 1, x)[0]; !slices.Equal(got.Shape, []int{1, 1, 3, 1, 1}) {
 		t.Fatalf("unsqueeze 11: %v", got.Shape)
 	}
-	if got := runNode(t, "Unsqueeze", 13, nil, 1, x, i64([]int{1}, -1))[0]; !sameShape(got.Shape, []int{1, 3, 1, 1}) {
+	if got := runNode(t, "Unsqueeze", 13, nil, 1, x, i64([]int{1}, -1))[0]; !slices.Equal(got.Shape, []int{1, 3, 1, 1}) {
 		t.Fatalf("unsqueeze 13: %v", got.Shape)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -177,7 +178,7 @@ func TestModelsMatchORT(t *testing.T) {
 					continue
 				}
 				abs, rel, err := modelCompare(got[o.Name], w)
-				if err != nil && got[o.Name] != nil && cfSameShape(got[o.Name].Shape, w.Shape) {
+				if err != nil && got[o.Name] != nil && slices.Equal(got[o.Name].Shape, w.Shape) {
 					// Deep models in float32 can sit at the edge of the
 					// tolerance: accept only if ONNX Runtime disagrees with
 					// itself (optimised vs unoptimised graph) at least as much.
@@ -249,7 +250,7 @@ func modelCompare(got, want *tensor.Tensor) (maxAbs, maxRel float64, err error) 
 	if got == nil {
 		return 0, 0, fmt.Errorf("not produced")
 	}
-	if !cfSameShape(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		return 0, 0, fmt.Errorf("shape %v, ONNX Runtime %v", got.Shape, want.Shape)
 	}
 	g, gok := confFloats(got)

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ptq-dev/ptq/tensor"
 )
@@ -197,7 +198,7 @@ func epiBindTensor(t *tensor.Tensor, shape []int) (epiOperand, bool) {
 	if len(d) == 1 {
 		return epiOperand{mode: epiModeScalar, s: d[0]}, true
 	}
-	if slicesEqual(t.Shape, shape) {
+	if slices.Equal(t.Shape, shape) {
 		return epiOperand{mode: epiModeFull, v: d}, true
 	}
 	// per channel: every dimension 1 but the one aligned with axis 1
@@ -215,18 +216,6 @@ func epiBindTensor(t *tensor.Tensor, shape []int) (epiOperand, bool) {
 		return epiOperand{}, false // the operand does not reach axis 1
 	}
 	return epiOperand{mode: epiModeChannel, v: d}, true
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // splitAct moves a leading Relu or Clip into act, for the GEMM's vector

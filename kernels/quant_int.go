@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/tensor"
@@ -304,7 +305,7 @@ func (op *qConvOp) conv(ctx *Context, x, w *tensor.Tensor, xzp int32, wzpIn []in
 	if C != Cg*G || M%G != 0 {
 		return nil, nil, fmt.Errorf("x %v, w %v, group %d: channels do not match", x.Shape, w.Shape, G)
 	}
-	if op.win.kernel != nil && !sameShape(op.win.kernel, w.Shape[2:]) {
+	if op.win.kernel != nil && !slices.Equal(op.win.kernel, w.Shape[2:]) {
 		return nil, nil, fmt.Errorf("kernel_shape %v does not match w %v", op.win.kernel, w.Shape)
 	}
 	geo, err := op.win.resolve(x.Shape[2:], w.Shape[2:])

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -65,7 +66,7 @@ func TestQConvIm2colMatchesDirect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameShape(shape, rshape) {
+			if !slices.Equal(shape, rshape) {
 				t.Fatalf("shape %v, reference %v", shape, rshape)
 			}
 			for i := range ref {
@@ -149,7 +150,7 @@ func TestQMatMulBroadcasting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameShape(got.shape, want[0].Shape) {
+			if !slices.Equal(got.shape, want[0].Shape) {
 				t.Fatalf("shape %v, want %v", got.shape, want[0].Shape)
 			}
 			for i, v := range want[0].Float32() {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/tensor"
@@ -102,7 +103,7 @@ func (op *qdqOp) quantize(ctx *Context, in []*tensor.Tensor) ([]*tensor.Tensor, 
 			return nil, fmt.Errorf("y_zero_point is %v but output_dtype is %v", zp.DType, op.outType)
 		}
 		dt = zp.DType
-		if !sameShape(zp.Shape, scale.Shape) && !(zp.Len() == 1 && scale.Len() == 1) {
+		if !slices.Equal(zp.Shape, scale.Shape) && !(zp.Len() == 1 && scale.Len() == 1) {
 			return nil, fmt.Errorf("y_zero_point %v and y_scale %v differ in shape", zp.Shape, scale.Shape)
 		}
 	}

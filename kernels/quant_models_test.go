@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -111,7 +112,7 @@ func qoCompare(t *testing.T, opt, data string, wantQLinear bool) {
 		}
 		for name, w := range want[i] {
 			g := got[name]
-			if g == nil || !sameShape(g.Shape, w.Shape) {
+			if g == nil || !slices.Equal(g.Shape, w.Shape) {
 				t.Fatalf("batch %d output %q: got %v, want %v", i, name, g, w)
 			}
 			gv, wv := g.Float32(), w.Float32()

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -218,7 +219,7 @@ func (c *qtCase) run(t *testing.T) []*tensor.Tensor {
 // Runtime's float intermediates can fall either side of a rounding tie)
 // and 1e-4 relative or 1e-5 absolute for floats.
 func qtCompare(got, want *tensor.Tensor) error {
-	if got.DType != want.DType || !sameShape(got.Shape, want.Shape) {
+	if got.DType != want.DType || !slices.Equal(got.Shape, want.Shape) {
 		return fmt.Errorf("got %v, want %v", got, want)
 	}
 	g, err := elemValues(got)

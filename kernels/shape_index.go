@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/ptq-dev/ptq/graph"
@@ -333,7 +334,7 @@ func scatterElements(ctx *Context, x, ind, upd *tensor.Tensor, axis int, red str
 	if err != nil {
 		return nil, err
 	}
-	if !sameShape(ind.Shape, upd.Shape) {
+	if !slices.Equal(ind.Shape, upd.Shape) {
 		return nil, fmt.Errorf("indices shape %v differs from updates shape %v", ind.Shape, upd.Shape)
 	}
 	dst, err := elementIndex(x.Shape, ind.Shape, iv, ax)
