@@ -159,16 +159,7 @@ func (l *cleLayer) eachIn(i int, f func(k int)) {
 		}
 		return
 	}
-	m, cg := l.shape[0], l.shape[1]
-	spatial := len(l.w) / (m * cg)
-	grp, local := i/cg, i%cg
-	mg := m / l.group
-	for o := grp * mg; o < (grp+1)*mg; o++ {
-		base := (o*cg + local) * spatial
-		for k := base; k < base+spatial; k++ {
-			f(k)
-		}
-	}
+	convEachIn(l.shape, l.group, i, func(_, k int) { f(k) })
 }
 
 func (l *cleLayer) rangeOf(each func(int, func(int)), i int) float64 {

@@ -173,11 +173,18 @@ func (c *convIn) inChannels() int { return c.w.Shape[1] * c.group }
 
 // eachIn calls f with every output channel o and weight index k reading
 // input channel ch.
-func (c *convIn) eachIn(ch int, f func(o, k int)) {
-	m, cg := c.w.Shape[0], c.w.Shape[1]
-	spatial := c.w.Len() / (m * cg)
+func (c *convIn) eachIn(ch int, f func(o, k int)) { convEachIn(c.w.Shape, c.group, ch, f) }
+
+// convEachIn calls f with every output channel o and index k of a Conv
+// weight of the given shape ([M, C/group, ...]) that reads input channel ch.
+func convEachIn(shape []int, group, ch int, f func(o, k int)) {
+	m, cg := shape[0], shape[1]
+	spatial := 1
+	for _, d := range shape[2:] {
+		spatial *= d
+	}
 	grp, local := ch/cg, ch%cg
-	mg := m / c.group
+	mg := m / group
 	for o := grp * mg; o < (grp+1)*mg; o++ {
 		base := (o*cg + local) * spatial
 		for k := base; k < base+spatial; k++ {
