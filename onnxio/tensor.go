@@ -12,6 +12,7 @@ import (
 // ToTensor decodes a TensorProto into a typed tensor. It reads raw_data when
 // present and the typed repeated field ONNX assigns to the data type
 // otherwise. External data must already have been loaded (Load does that).
+// The tensor never shares memory with tp: callers may change it freely.
 func ToTensor(tp *onnx.TensorProto) (*tensor.Tensor, error) {
 	if tp.GetDataLocation() == onnx.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: external data not loaded", tp.GetName())

@@ -128,6 +128,49 @@ func TestTensorTypedFields(t *testing.T) {
 		if !reflect.DeepEqual(got.Data, tt.want) {
 			t.Errorf("%s: got %v, want %v", tt.name, got.Data, tt.want)
 		}
+		// The tensor must not share memory with the proto (callers such as
+		// the folding passes change it in place).
+		before := proto.Clone(tt.tp)
+		clobber(got.Data)
+		if !proto.Equal(before, tt.tp) {
+			t.Errorf("%s: changing the tensor changed the proto", tt.name)
+		}
+	}
+	raw, err := FromTensor("w", tensor.FromFloat32([]float32{1, 2, 3}, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ToTensor(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := proto.Clone(raw)
+	clobber(got.Data)
+	if !proto.Equal(before, raw) {
+		t.Errorf("raw_data: changing the tensor changed the proto")
+	}
+}
+
+// clobber changes the first element of a typed slice.
+func clobber(d any) {
+	v := reflect.ValueOf(d)
+	if v.Kind() != reflect.Slice || v.Len() == 0 {
+		return
+	}
+	e := v.Index(0)
+	switch e.Kind() {
+	case reflect.String:
+		e.SetString(e.String() + "x")
+	case reflect.Bool:
+		e.SetBool(!e.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		e.SetInt(e.Int() ^ 1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		e.SetUint(e.Uint() ^ 1)
+	case reflect.Float32, reflect.Float64:
+		e.SetFloat(e.Float() + 1)
+	case reflect.Complex64, reflect.Complex128:
+		e.SetComplex(e.Complex() + 1)
 	}
 }
 

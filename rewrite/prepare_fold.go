@@ -430,7 +430,8 @@ func foldGemm(m *graph.Model, p *graph.Node, w *tensor.Tensor, scale, shift []fl
 	return tensor.FromFloat32(out, shape...), true
 }
 
-// floatTensor returns a copy of a float32 constant.
+// floatTensor returns a copy of a float32 constant (ToTensor's result
+// shares nothing with the proto).
 func floatTensor(m *graph.Model, v *graph.Value) (*tensor.Tensor, bool) {
 	tp := constant(m, v)
 	if tp == nil || tp.GetDataType() != int32(tensor.Float) {
@@ -440,7 +441,7 @@ func floatTensor(m *graph.Model, v *graph.Value) (*tensor.Tensor, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return t.Clone(), true
+	return t, true
 }
 
 // floatConst returns a float32 or float64 constant as float64s.
