@@ -754,7 +754,9 @@ func evalJSON(r *compare.Report) any {
 	return map[string]any{"samples": r.Samples, "outputs": outs, "reference_top1": num(r.RefAccuracy), "test_top1": num(r.TestAccuracy)}
 }
 
-func printSummary(w io.Writer, s *summary) {
+// quantizedByOp is the number of quantized nodes and their count per op
+// type: "7 (Conv 2, Gemm 2, ...)".
+func (s *summary) quantizedByOp() string {
 	total := 0
 	var ops []string
 	for op, n := range s.Quantized {
@@ -762,12 +764,16 @@ func printSummary(w io.Writer, s *summary) {
 		ops = append(ops, fmt.Sprintf("%s %d", op, n))
 	}
 	sort.Strings(ops)
+	return fmt.Sprintf("%d (%s)", total, strings.Join(ops, ", "))
+}
+
+func printSummary(w io.Writer, s *summary) {
 	fmt.Fprintf(w, "ptq: quantized %s -> %s (%s", s.Model, s.Output, s.Mode)
 	if s.Method != "" {
 		fmt.Fprintf(w, ", %s, %d calibration samples", s.Method, s.Samples)
 	}
 	fmt.Fprintf(w, ")\n")
-	fmt.Fprintf(w, "  nodes quantized: %d (%s)\n", total, strings.Join(ops, ", "))
+	fmt.Fprintf(w, "  nodes quantized: %s\n", s.quantizedByOp())
 	if len(s.Folded) > 0 {
 		fmt.Fprintf(w, "  activations folded into the preceding op: %d\n", len(s.Folded))
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -93,13 +92,6 @@ func reportCompare(c *cli.Context, dataPath string, in reportInputs, threads int
 }
 
 func reportRows(s *summary) []report.Row {
-	total := 0
-	var ops []string
-	for op, n := range s.Quantized {
-		total += n
-		ops = append(ops, fmt.Sprintf("%s %d", op, n))
-	}
-	sort.Strings(ops)
 	rows := []report.Row{
 		{Key: "model", Value: s.Model},
 		{Key: "output", Value: s.Output},
@@ -116,7 +108,7 @@ func reportRows(s *summary) []report.Row {
 	}
 	rows = append(rows,
 		report.Row{Key: "size", Value: fmt.Sprintf("%s → %s", human(s.SizeBefore), human(s.SizeAfter))},
-		report.Row{Key: "nodes quantized", Value: fmt.Sprintf("%d (%s)", total, strings.Join(ops, ", "))},
+		report.Row{Key: "nodes quantized", Value: s.quantizedByOp()},
 		report.Row{Key: "activations folded", Value: fmt.Sprint(len(s.Folded))},
 		report.Row{Key: "nodes left in float", Value: fmt.Sprint(len(s.Float))})
 	if fb := s.Fallback; fb != nil {
