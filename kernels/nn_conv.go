@@ -615,9 +615,10 @@ func convDepthwise(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, 
 	})
 }
 
-// convDepthwise2D is the 2-D depthwise path: each channel's plane is copied
-// once into a zero-padded scratch plane so the loops need no bounds tests,
-// with unrolled kernels for the 3x3 shapes of mobile networks.
+// convDepthwise2D is the 2-D depthwise path. Undilated 3x3 kernels at
+// stride 1 or 2 (mobile networks) read the input plane in place where the
+// CPU has the masked-load kernels; otherwise each channel's plane is copied
+// once into a zero-padded scratch plane so the loops need no bounds tests.
 // act and then post (when not nil) finish each output; the whole-plane
 // kernels apply act themselves.
 func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, nb, c, m int, act nnAct, post func(d []float32, ch, off int)) {
@@ -626,6 +627,27 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 	mult := m / c
 	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw, dh, dw := g.k[1], g.k[2], g.s[1], g.s[2], g.d[1], g.d[2]
+	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && sh == sw && nnDw3Direct != nil {
+		if plane := nnDw3Direct(outH, outW, inH, inW, sh, g.pb[1], g.pb[2]); plane != nil {
+			// no padded copy: the kernel masks the taps in the padding
+			ctx.Parallel(nb*m, 1, func(lo, hi int) {
+				for j := lo; j < hi; j++ {
+					n, oc := j/m, j%m
+					ic := n*c + oc/mult
+					bias := float32(0)
+					if b != nil {
+						bias = b[oc]
+					}
+					yo := y[j*outH*outW : (j+1)*outH*outW]
+					plane(yo, x[ic*inH*inW:(ic+1)*inH*inW], (*[9]float32)(w[oc*9:oc*9+9]), bias, clo, chi)
+					if post != nil {
+						post(yo, oc, j*outH*outW)
+					}
+				}
+			})
+			return
+		}
+	}
 	ph := max((outH-1)*sh+(kh-1)*dh+1, g.pb[1]+inH)
 	pw := max((outW-1)*sw+(kw-1)*dw+1, g.pb[2]+inW)
 	ctx.Parallel(nb*m, 1, func(lo, hi int) {
@@ -672,15 +694,7 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 			// time, so the chain's per-call cost is spread over more work.
 			rowPost := finish != nil && outW >= 256
 			planeDone := true // a whole-plane kernel ran: act is applied
-			plane3 := kh == 3 && kw == 3 && dh == 1 && dw == 1 && sh == sw
 			switch {
-			case plane3 && sw == 1 && nnDwPlane3s1 != nil:
-				nnDwPlane3s1(yo, outH, outW, pad, pw, (*[9]float32)(wc[:9]), bias, clo, chi)
-				rowPost = false // the plane is done: finish it below
-			case plane3 && sw == 2 && nnDwPlane3s2 != nil:
-				split = nnSplitEvenOdd(pad, even, odd, ph, pw, hw, split)
-				nnDwPlane3s2(yo, outH, outW, even, odd, hw, (*[9]float32)(wc[:9]), bias, clo, chi)
-				rowPost = false
 			case sh == 1 && sw == 1 && dh == 1 && dw == 1 && nnDwPlaneS1 != nil:
 				// other kernel sizes (PP-OCR's 5x5)
 				nnDwPlaneS1(yo, outH, outW, pad, pw, wc, kh, kw, bias, clo, chi)

@@ -4,51 +4,10 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// Whole-plane 3x3 depthwise kernels (nn_dwplane_amd64.s). One call per
+// Whole-plane depthwise kernels (nn_dwplane_amd64.s). One call per
 // channel instead of one per row: MobileNet's late planes are 14 or 7
 // wide, where the per-row call and the scalar tail cost more than the
 // arithmetic.
-
-//go:noescape
-func dwPlane3s1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, bias, lo, hi float32)
-
-//go:noescape
-func dwPlane3s2AVX512(dst *float32, outH, outW int, even, odd *float32, hw int, w *float32, bias, lo, hi float32)
-
-// nnDwPlane3s1 computes dst (outH×outW) from the zero-padded plane src
-// (row stride pw, at least outH+2 rows of outW+2), clamped to [lo, hi], or
-// is nil.
-var nnDwPlane3s1 = func() func(dst []float32, outH, outW int, src []float32, pw int, w *[9]float32, bias, lo, hi float32) {
-	if !cpu.X86.HasAVX512F {
-		return nil
-	}
-	return func(dst []float32, outH, outW int, src []float32, pw int, w *[9]float32, bias, lo, hi float32) {
-		if outH == 0 || outW == 0 {
-			return
-		}
-		_ = dst[outH*outW-1]
-		_ = src[(outH+1)*pw+outW+1]
-		dwPlane3s1AVX512(&dst[0], outH, outW, &src[0], pw, &w[0], bias, lo, hi)
-	}
-}()
-
-// nnDwPlane3s2 computes dst (outH×outW) from the even and odd columns of
-// the zero-padded plane (row stride hw, at least 2·outH+1 rows; even rows
-// hold outW+1 values, odd rows outW), or is nil.
-var nnDwPlane3s2 = func() func(dst []float32, outH, outW int, even, odd []float32, hw int, w *[9]float32, bias, lo, hi float32) {
-	if !cpu.X86.HasAVX512F {
-		return nil
-	}
-	return func(dst []float32, outH, outW int, even, odd []float32, hw int, w *[9]float32, bias, lo, hi float32) {
-		if outH == 0 || outW == 0 {
-			return
-		}
-		_ = dst[outH*outW-1]
-		_ = even[2*outH*hw+outW]
-		_ = odd[2*outH*hw+outW-1]
-		dwPlane3s2AVX512(&dst[0], outH, outW, &even[0], &odd[0], hw, &w[0], bias, lo, hi)
-	}
-}()
 
 //go:noescape
 func dwPlaneS1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, kh, kw int, bias, lo, hi float32)
@@ -70,3 +29,86 @@ var nnDwPlaneS1 = func() func(dst []float32, outH, outW int, src []float32, pw i
 		dwPlaneS1AVX512(&dst[0], outH, outW, &src[0], pw, &w[0], kh, kw, bias, lo, hi)
 	}
 }()
+
+// dw3Args describes a 3x3 depthwise plane for the direct kernels; the
+// assembly reads its fields by offset (nn_dwplane_amd64.s).
+type dw3Args struct {
+	outH, outW, inH, inW int
+	pt                   int     // rows of padding above the plane
+	colOff               int     // bytes added to each row pointer: -4·pl at stride 1, 4·(1-pl) at stride 2
+	nv                   int     // vectors per output row
+	masks                *uint16 // 4 per output vector, see the kernels
+	zero                 *float32
+}
+
+//go:noescape
+func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+
+//go:noescape
+func dw3s2DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+
+// nnDw3Direct is a 3x3 depthwise convolution at stride 1 or 2, undilated,
+// with padding pt rows above and pl columns left, that reads the unpadded
+// input plane, or nil when the CPU or build has none. It returns nil too
+// for geometries it does not handle.
+//
+// The returned function computes one channel: dst (outH×outW) from src
+// (inH×inW), clamped to [lo, hi]. It may be called concurrently.
+var nnDw3Direct = func() func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+	if !cpu.X86.HasAVX512F {
+		return nil
+	}
+	return newDw3Direct
+}()
+
+func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+	if outH <= 0 || outW <= 0 || inH <= 0 || inW <= 0 || (stride != 1 && stride != 2) {
+		return nil
+	}
+	if pt < 0 || pl < 0 {
+		return nil
+	}
+	nv := (outW + 15) / 16
+	masks := make([]uint16, 4*nv)
+	in := func(c int) bool { return c >= 0 && c < inW }
+	for j := range nv {
+		ow0 := 16 * j
+		m := masks[4*j : 4*j+4]
+		for l := range 16 {
+			bit := uint16(1) << l
+			if ow0+l < outW {
+				m[3] |= bit
+			}
+			if stride == 1 {
+				for kw := range 3 {
+					if in(ow0 + l + kw - pl) {
+						m[kw] |= bit
+					}
+				}
+				continue
+			}
+			base := 2*ow0 + 1 - pl
+			if in(base + l) {
+				m[0] |= bit
+			}
+			if in(base + 16 + l) {
+				m[1] |= bit
+			}
+			if j == 0 && l == 15 && in(base-1) {
+				m[2] |= bit
+			}
+		}
+	}
+	args := &dw3Args{outH: outH, outW: outW, inH: inH, inW: inW, pt: pt, nv: nv, masks: &masks[0], zero: &make([]float32, inW)[0]}
+	kern := dw3s1DirectAVX512
+	args.colOff = -4 * pl
+	if stride == 2 {
+		kern = dw3s2DirectAVX512
+		args.colOff = 4 * (1 - pl)
+	}
+	return func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+		_ = dst[outH*outW-1]
+		_ = src[inH*inW-1]
+		kern(&dst[0], &src[0], args, &w[0], bias, lo, hi)
+	}
+}

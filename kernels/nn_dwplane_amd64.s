@@ -2,222 +2,6 @@
 
 #include "textflag.h"
 
-// func dwPlane3s1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, bias, lo, hi float32)
-//
-// One channel of a 3x3, stride-1 depthwise convolution: dst (outH rows of
-// outW) = bias + Σ w[3r+j]·src[(oh+r)·pw + ow + j] over a zero-padded
-// plane src with row stride pw, then clamped to [lo, hi] (a fused ReLU or
-// ReLU6; ±Inf for none) as vecClamp does. The last vector of each row is
-// masked, so nothing is read or written past a row.
-TEXT ·dwPlane3s1AVX512(SB), NOSPLIT, $0-60
-	MOVQ dst+0(FP), DI
-	MOVQ outH+8(FP), R8
-	MOVQ outW+16(FP), R9
-	MOVQ src+24(FP), SI
-	MOVQ pw+32(FP), R10
-	SHLQ $2, R10
-	MOVQ w+40(FP), AX
-	VBROADCASTSS 0(AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+48(FP), Z9
-	VBROADCASTSS lo+52(FP), Z30
-	VBROADCASTSS hi+56(FP), Z31
-	MOVQ R9, CX
-	ANDQ $15, CX
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	MOVQ R9, R11
-	SHRQ $4, R11
-
-s1row:
-	TESTQ R8, R8
-	JEQ s1done
-	MOVQ SI, BX
-	LEAQ (SI)(R10*1), R12
-	LEAQ (R12)(R10*1), R13
-	MOVQ DI, DX
-	MOVQ R11, CX
-
-s1vec:
-	TESTQ CX, CX
-	JEQ s1tail
-	VMOVAPS Z9, Z10
-	VFMADD231PS 0(BX), Z0, Z10
-	VFMADD231PS 4(BX), Z1, Z10
-	VFMADD231PS 8(BX), Z2, Z10
-	VFMADD231PS 0(R12), Z3, Z10
-	VFMADD231PS 4(R12), Z4, Z10
-	VFMADD231PS 8(R12), Z5, Z10
-	VFMADD231PS 0(R13), Z6, Z10
-	VFMADD231PS 4(R13), Z7, Z10
-	VFMADD231PS 8(R13), Z8, Z10
-	VMAXPS Z10, Z30, Z10
-	VMINPS Z10, Z31, Z10
-	VMOVUPS Z10, (DX)
-	ADDQ $64, BX
-	ADDQ $64, R12
-	ADDQ $64, R13
-	ADDQ $64, DX
-	DECQ CX
-	JMP s1vec
-
-s1tail:
-	KORTESTW K1, K1
-	JEQ s1next
-	VMOVAPS Z9, Z10
-	VMOVUPS.Z 0(BX), K1, Z11
-	VFMADD231PS Z11, Z0, Z10
-	VMOVUPS.Z 4(BX), K1, Z11
-	VFMADD231PS Z11, Z1, Z10
-	VMOVUPS.Z 8(BX), K1, Z11
-	VFMADD231PS Z11, Z2, Z10
-	VMOVUPS.Z 0(R12), K1, Z11
-	VFMADD231PS Z11, Z3, Z10
-	VMOVUPS.Z 4(R12), K1, Z11
-	VFMADD231PS Z11, Z4, Z10
-	VMOVUPS.Z 8(R12), K1, Z11
-	VFMADD231PS Z11, Z5, Z10
-	VMOVUPS.Z 0(R13), K1, Z11
-	VFMADD231PS Z11, Z6, Z10
-	VMOVUPS.Z 4(R13), K1, Z11
-	VFMADD231PS Z11, Z7, Z10
-	VMOVUPS.Z 8(R13), K1, Z11
-	VFMADD231PS Z11, Z8, Z10
-	VMAXPS Z10, Z30, Z10
-	VMINPS Z10, Z31, Z10
-	VMOVUPS Z10, K1, (DX)
-
-s1next:
-	ADDQ R10, SI
-	LEAQ (DI)(R9*4), DI
-	DECQ R8
-	JMP s1row
-
-s1done:
-	VZEROUPPER
-	RET
-
-// func dwPlane3s2AVX512(dst *float32, outH, outW int, even, odd *float32, hw int, w *float32, bias, lo, hi float32)
-//
-// One channel of a 3x3, stride-2 depthwise convolution from the padded
-// plane split into even and odd columns (row stride hw): output row oh
-// reads rows 2oh..2oh+2, dst[ow] = bias + Σ_k w[3k]·e_k[ow] + w[3k+1]·o_k[ow]
-// + w[3k+2]·e_k[ow+1].
-TEXT ·dwPlane3s2AVX512(SB), NOSPLIT, $0-68
-	MOVQ dst+0(FP), DI
-	MOVQ outH+8(FP), R8
-	MOVQ outW+16(FP), R9
-	MOVQ even+24(FP), SI
-	MOVQ odd+32(FP), R14
-	MOVQ hw+40(FP), R10
-	SHLQ $2, R10
-	MOVQ w+48(FP), AX
-	VBROADCASTSS 0(AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+56(FP), Z9
-	VBROADCASTSS lo+60(FP), Z30
-	VBROADCASTSS hi+64(FP), Z31
-	MOVQ R9, CX
-	ANDQ $15, CX
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	MOVQ R9, R11
-	SHRQ $4, R11
-
-s2row:
-	TESTQ R8, R8
-	JEQ s2done
-	MOVQ SI, BX
-	LEAQ (SI)(R10*1), R12
-	LEAQ (R12)(R10*1), R13
-	MOVQ R14, R15
-	LEAQ (R14)(R10*1), AX
-	LEAQ (AX)(R10*1), R9
-	MOVQ DI, DX
-	MOVQ R11, CX
-
-s2vec:
-	TESTQ CX, CX
-	JEQ s2tail
-	VMOVAPS Z9, Z10
-	VFMADD231PS (BX), Z0, Z10
-	VFMADD231PS (R15), Z1, Z10
-	VFMADD231PS 4(BX), Z2, Z10
-	VFMADD231PS (R12), Z3, Z10
-	VFMADD231PS (AX), Z4, Z10
-	VFMADD231PS 4(R12), Z5, Z10
-	VFMADD231PS (R13), Z6, Z10
-	VFMADD231PS (R9), Z7, Z10
-	VFMADD231PS 4(R13), Z8, Z10
-	VMAXPS Z10, Z30, Z10
-	VMINPS Z10, Z31, Z10
-	VMOVUPS Z10, (DX)
-	ADDQ $64, R9
-	ADDQ $64, BX
-	ADDQ $64, R12
-	ADDQ $64, R13
-	ADDQ $64, R15
-	ADDQ $64, AX
-	ADDQ $64, DX
-	DECQ CX
-	JMP s2vec
-
-s2tail:
-	KORTESTW K1, K1
-	JEQ s2next
-	VMOVAPS Z9, Z10
-	VMOVUPS.Z (BX), K1, Z11
-	VFMADD231PS Z11, Z0, Z10
-	VMOVUPS.Z (R15), K1, Z11
-	VFMADD231PS Z11, Z1, Z10
-	VMOVUPS.Z 4(BX), K1, Z11
-	VFMADD231PS Z11, Z2, Z10
-	VMOVUPS.Z (R12), K1, Z11
-	VFMADD231PS Z11, Z3, Z10
-	VMOVUPS.Z (AX), K1, Z11
-	VFMADD231PS Z11, Z4, Z10
-	VMOVUPS.Z 4(R12), K1, Z11
-	VFMADD231PS Z11, Z5, Z10
-	VMOVUPS.Z (R13), K1, Z11
-	VFMADD231PS Z11, Z6, Z10
-	VMOVUPS.Z (R9), K1, Z11
-	VFMADD231PS Z11, Z7, Z10
-	VMOVUPS.Z 4(R13), K1, Z11
-	VFMADD231PS Z11, Z8, Z10
-	VMAXPS Z10, Z30, Z10
-	VMINPS Z10, Z31, Z10
-	VMOVUPS Z10, K1, (DX)
-
-s2next:
-	LEAQ (SI)(R10*2), SI
-	LEAQ (R14)(R10*2), R14
-	MOVQ outW+16(FP), R9
-	LEAQ (DI)(R9*4), DI
-	DECQ R8
-	JMP s2row
-
-s2done:
-	VZEROUPPER
-	RET
-
 // func dwPlaneS1AVX512(dst *float32, outH, outW int, src *float32, pw int, w *float32, kh, kw int, bias, lo, hi float32)
 //
 // One channel of a kh×kw, stride-1, undilated depthwise convolution over a
@@ -310,5 +94,235 @@ kxnext:
 	JMP kxrow
 
 kxdone:
+	VZEROUPPER
+	RET
+
+// dw3Args (nn_dwplane_amd64.go) field offsets.
+#define A_OUTH 0
+#define A_OUTW 8
+#define A_INH 16
+#define A_INW 24
+#define A_PT 32
+#define A_COLOFF 40
+#define A_NV 48
+#define A_MASKS 56
+#define A_ZERO 64
+
+// DW3ROWS sets BX, R12 and R13 to input rows R8, R8+1 and R8+2 of the
+// plane at SI (the zero row where a row is outside the plane), each moved
+// by the column offset. Clobbers AX and R15.
+#define DW3ROWS \
+	MOVQ R8, AX \
+	IMULQ R10, AX \
+	ADDQ SI, AX \
+	MOVQ A_ZERO(R11), BX \
+	CMPQ R8, A_INH(R11) \
+	CMOVQCS AX, BX \
+	ADDQ A_COLOFF(R11), BX \
+	LEAQ 1(R8), R15 \
+	ADDQ R10, AX \
+	MOVQ A_ZERO(R11), R12 \
+	CMPQ R15, A_INH(R11) \
+	CMOVQCS AX, R12 \
+	ADDQ A_COLOFF(R11), R12 \
+	LEAQ 2(R8), R15 \
+	ADDQ R10, AX \
+	MOVQ A_ZERO(R11), R13 \
+	CMPQ R15, A_INH(R11) \
+	CMOVQCS AX, R13 \
+	ADDQ A_COLOFF(R11), R13
+
+// func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+//
+// One channel of a 3x3, stride-1 depthwise convolution read straight from
+// the unpadded input plane: the taps that fall in the padding are masked
+// off (masks: per output vector, one mask per kernel column and one for
+// the store), rows above or below the plane read the zero row. dst[oh][ow]
+// = clamp(bias + Σ w[3r+j]·x[oh-pt+r][ow-pl+j], lo, hi).
+TEXT ·dw3s1DirectAVX512(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ args+16(FP), R11
+	MOVQ w+24(FP), AX
+	VBROADCASTSS 0(AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	VBROADCASTSS bias+32(FP), Z9
+	VBROADCASTSS lo+36(FP), Z30
+	VBROADCASTSS hi+40(FP), Z31
+	MOVQ A_INW(R11), R10
+	SHLQ $2, R10
+	MOVQ A_PT(R11), R8
+	NEGQ R8
+	MOVQ A_OUTH(R11), R9
+
+d1row:
+	DW3ROWS
+	MOVQ DI, DX
+	MOVQ A_MASKS(R11), R14
+	MOVQ A_NV(R11), CX
+
+d1vec:
+	KMOVW 0(R14), K1
+	KMOVW 2(R14), K2
+	KMOVW 4(R14), K3
+	KMOVW 6(R14), K4
+	VMOVAPS Z9, Z10
+	VPXORD Z11, Z11, Z11
+	VFMADD231PS 0(BX), Z0, K1, Z10
+	VFMADD231PS 0(R12), Z3, K1, Z11
+	VFMADD231PS 4(BX), Z1, K2, Z10
+	VFMADD231PS 4(R12), Z4, K2, Z11
+	VFMADD231PS 8(BX), Z2, K3, Z10
+	VFMADD231PS 8(R12), Z5, K3, Z11
+	VFMADD231PS 0(R13), Z6, K1, Z10
+	VFMADD231PS 4(R13), Z7, K2, Z11
+	VFMADD231PS 8(R13), Z8, K3, Z10
+	VADDPS Z11, Z10, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
+	VMOVUPS Z10, K4, (DX)
+	ADDQ $64, BX
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, DX
+	ADDQ $8, R14
+	DECQ CX
+	JNE d1vec
+
+	INCQ R8
+	MOVQ A_OUTW(R11), AX
+	LEAQ (DI)(AX*4), DI
+	DECQ R9
+	JNE d1row
+	VZEROUPPER
+	RET
+
+// dw3EvenOdd holds the VPERMT2PS indices that pick the even, then the odd,
+// lanes of two concatenated vectors.
+DATA dw3EvenOdd<>+0(SB)/4, $0
+DATA dw3EvenOdd<>+4(SB)/4, $2
+DATA dw3EvenOdd<>+8(SB)/4, $4
+DATA dw3EvenOdd<>+12(SB)/4, $6
+DATA dw3EvenOdd<>+16(SB)/4, $8
+DATA dw3EvenOdd<>+20(SB)/4, $10
+DATA dw3EvenOdd<>+24(SB)/4, $12
+DATA dw3EvenOdd<>+28(SB)/4, $14
+DATA dw3EvenOdd<>+32(SB)/4, $16
+DATA dw3EvenOdd<>+36(SB)/4, $18
+DATA dw3EvenOdd<>+40(SB)/4, $20
+DATA dw3EvenOdd<>+44(SB)/4, $22
+DATA dw3EvenOdd<>+48(SB)/4, $24
+DATA dw3EvenOdd<>+52(SB)/4, $26
+DATA dw3EvenOdd<>+56(SB)/4, $28
+DATA dw3EvenOdd<>+60(SB)/4, $30
+DATA dw3EvenOdd<>+64(SB)/4, $1
+DATA dw3EvenOdd<>+68(SB)/4, $3
+DATA dw3EvenOdd<>+72(SB)/4, $5
+DATA dw3EvenOdd<>+76(SB)/4, $7
+DATA dw3EvenOdd<>+80(SB)/4, $9
+DATA dw3EvenOdd<>+84(SB)/4, $11
+DATA dw3EvenOdd<>+88(SB)/4, $13
+DATA dw3EvenOdd<>+92(SB)/4, $15
+DATA dw3EvenOdd<>+96(SB)/4, $17
+DATA dw3EvenOdd<>+100(SB)/4, $19
+DATA dw3EvenOdd<>+104(SB)/4, $21
+DATA dw3EvenOdd<>+108(SB)/4, $23
+DATA dw3EvenOdd<>+112(SB)/4, $25
+DATA dw3EvenOdd<>+116(SB)/4, $27
+DATA dw3EvenOdd<>+120(SB)/4, $29
+DATA dw3EvenOdd<>+124(SB)/4, $31
+GLOBL dw3EvenOdd<>(SB), RODATA|NOPTR, $128
+
+// DW3S2TAPS adds one input row's three taps (weights wa, wb, wc) to acc:
+// the 32 input columns at r split into even (tap 1) and odd (tap 2)
+// lanes, tap 0 being the odd lanes moved up by one with the previous
+// vector's last odd column (prev, updated) in lane 0.
+#define DW3S2TAPS(r, prev, wa, wb, wc, acc) \
+	VMOVUPS.Z 0(r), K1, Z14 \
+	VMOVUPS.Z 64(r), K2, Z15 \
+	VMOVAPS Z14, Z16 \
+	VPERMT2PS Z15, Z28, Z14 \
+	VPERMT2PS Z15, Z29, Z16 \
+	VALIGND $15, prev, Z16, Z17 \
+	VMOVAPS Z16, prev \
+	VFMADD231PS Z17, wa, acc \
+	VFMADD231PS Z14, wb, acc \
+	VFMADD231PS Z16, wc, acc
+
+// func dw3s2DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+//
+// The stride-2 version of dw3s1DirectAVX512. Output vector j reads the 32
+// input columns from base = 32j+1-pl (the row pointers are moved by 1-pl):
+// its even lanes are kernel column 1, its odd lanes column 2, and column 0
+// is column 2 one lane later. Masks per output vector: the two loads, the
+// column before the row's first vector (only in vector 0), the store.
+TEXT ·dw3s2DirectAVX512(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ args+16(FP), R11
+	MOVQ w+24(FP), AX
+	VBROADCASTSS 0(AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	VBROADCASTSS bias+32(FP), Z9
+	VBROADCASTSS lo+36(FP), Z30
+	VBROADCASTSS hi+40(FP), Z31
+	VMOVUPS dw3EvenOdd<>+0(SB), Z28
+	VMOVUPS dw3EvenOdd<>+64(SB), Z29
+	MOVQ A_INW(R11), R10
+	SHLQ $2, R10
+	MOVQ A_PT(R11), R8
+	NEGQ R8
+	MOVQ A_OUTH(R11), R9
+
+d2row:
+	DW3ROWS
+	MOVQ DI, DX
+	MOVQ A_MASKS(R11), R14
+	MOVQ A_NV(R11), CX
+	KMOVW 4(R14), K3
+	VMOVUPS.Z -64(BX), K3, Z11
+	VMOVUPS.Z -64(R12), K3, Z12
+	VMOVUPS.Z -64(R13), K3, Z13
+
+d2vec:
+	KMOVW 0(R14), K1
+	KMOVW 2(R14), K2
+	KMOVW 6(R14), K4
+	VMOVAPS Z9, Z10
+	VPXORD Z18, Z18, Z18
+	DW3S2TAPS(BX, Z11, Z0, Z1, Z2, Z10)
+	DW3S2TAPS(R12, Z12, Z3, Z4, Z5, Z18)
+	DW3S2TAPS(R13, Z13, Z6, Z7, Z8, Z10)
+	VADDPS Z18, Z10, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
+	VMOVUPS Z10, K4, (DX)
+	ADDQ $128, BX
+	ADDQ $128, R12
+	ADDQ $128, R13
+	ADDQ $64, DX
+	ADDQ $8, R14
+	DECQ CX
+	JNE d2vec
+
+	ADDQ $2, R8
+	MOVQ A_OUTW(R11), AX
+	LEAQ (DI)(AX*4), DI
+	DECQ R9
+	JNE d2row
 	VZEROUPPER
 	RET

@@ -1,0 +1,63 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDw3Direct checks the 3x3 depthwise kernels that read the unpadded
+// plane against convRef on every width up to three vectors of output and
+// past them, both strides, every padding the kernels accept up to 2 (also
+// asymmetric) and a clamp that bites.
+func TestDw3Direct(t *testing.T) {
+	if nnDw3Direct == nil {
+		t.Skip("no direct depthwise kernel on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	w := nnRandTensor(r, 9).Float32()
+	for _, stride := range []int{1, 2} {
+		for inW := 1; inW <= 70; inW++ {
+			for _, p := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 1, 1}, {1, 0, 0, 1}, {2, 2, 2, 2}, {0, 2, 1, 0}} {
+				inH := 1 + (inW*7)%6
+				t.Run(fmt.Sprintf("s%d/w%d/p%v", stride, inW, p), func(t *testing.T) {
+					g := nnGeom{nd: 3, in: [3]int{1, inH, inW}, k: [3]int{1, 3, 3}, s: [3]int{1, stride, stride}, d: [3]int{1, 1, 1},
+						pb: [3]int{0, p[0], p[1]}, pe: [3]int{0, p[2], p[3]}}
+					for a := 1; a < 3; a++ {
+						g.out[a] = (g.in[a]+g.pb[a]+g.pe[a]-3)/stride + 1
+					}
+					g.out[0] = 1
+					if g.out[1] <= 0 || g.out[2] <= 0 {
+						t.Skip("empty output")
+					}
+					outH, outW := g.out[1], g.out[2]
+					plane := nnDw3Direct(outH, outW, inH, inW, stride, p[0], p[1])
+					if plane == nil {
+						t.Fatal("no kernel")
+					}
+					x := nnRandTensor(r, inH*inW).Float32()
+					want := make([]float32, outH*outW)
+					convRef(x, w, []float32{0.25}, want, &g, 1, 1, 1, 1)
+					// a guard value after the plane must survive
+					got := make([]float32, outH*outW+17)
+					for i := range got {
+						got[i] = 99
+					}
+					const lo, hi = -0.8, 1.1
+					plane(got[:outH*outW], x, (*[9]float32)(w), 0.25, lo, hi)
+					for i, v := range want {
+						v = min(max(v, lo), hi)
+						if d := got[i] - v; d > 1e-5 || d < -1e-5 {
+							t.Fatalf("out %dx%d: y[%d,%d] = %v, want %v", outH, outW, i/outW, i%outW, got[i], v)
+						}
+					}
+					for i := outH * outW; i < len(got); i++ {
+						if got[i] != 99 {
+							t.Fatalf("wrote past the plane at %d", i-outH*outW)
+						}
+					}
+				})
+			}
+		}
+	}
+}
