@@ -141,3 +141,81 @@ func BenchmarkGemv(b *testing.B) {
 		})
 	}
 }
+
+// mobilenetV2Pointwise are the 1×1 convolutions of torchvision's
+// mobilenet_v2 at 224×224 (m = output channels, n = pixels, k = input
+// channels), with how often each occurs; expansions end in ReLU6,
+// projections in a bias only.
+var mobilenetV2Pointwise = []struct {
+	m, n, k, times int
+	relu6          bool
+}{
+	{16, 12544, 32, 1, false},
+	{96, 12544, 16, 1, true},
+	{24, 3136, 96, 1, false},
+	{144, 3136, 24, 2, true},
+	{24, 3136, 144, 1, false},
+	{32, 784, 144, 1, false},
+	{192, 784, 32, 3, true},
+	{32, 784, 192, 2, false},
+	{64, 196, 192, 1, false},
+	{384, 196, 64, 4, true},
+	{64, 196, 384, 3, false},
+	{96, 196, 384, 1, false},
+	{576, 196, 96, 3, true},
+	{96, 196, 576, 2, false},
+	{160, 49, 576, 1, false},
+	{960, 49, 160, 3, true},
+	{160, 49, 960, 2, false},
+	{320, 49, 960, 1, false},
+	{1280, 49, 320, 1, true},
+}
+
+// BenchmarkMobileNetV2 runs every 1×1 convolution of mobilenet_v2 once
+// per iteration (as many times as the network does), with the network's
+// fused bias and ReLU6: the share of its run time that the GEMM is.
+// -v lists the time of each shape too.
+func BenchmarkMobileNetV2(b *testing.B) {
+	type op struct {
+		m, n, k, times int
+		a, bb, c, bias []float32
+		ep             *Epilogue
+	}
+	var ops []op
+	flops := 0.0
+	for _, s := range mobilenetV2Pointwise {
+		o := op{m: s.m, n: s.n, k: s.k, times: s.times, a: make([]float32, s.m*s.k), bb: make([]float32, s.k*s.n), c: make([]float32, s.m*s.n), bias: make([]float32, s.m)}
+		for i := range o.a {
+			o.a[i] = float32(i%7)*0.1 - 0.3
+		}
+		for i := range o.bb {
+			o.bb[i] = float32(i%5) * 0.1
+		}
+		o.ep = &Epilogue{RowBias: o.bias}
+		if s.relu6 {
+			o.ep.Act, o.ep.Min, o.ep.Max = Clip, 0, 6
+		}
+		ops = append(ops, o)
+		flops += 2 * float64(s.m*s.n*s.k*s.times)
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t=%d", threads), func(b *testing.B) {
+			per := make([]time.Duration, len(ops))
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for i, o := range ops {
+					t0 := time.Now()
+					for range o.times {
+						GemmWith(Options{Threads: threads, Epilogue: o.ep}, false, false, o.m, o.n, o.k, 1, o.a, o.k, o.bb, o.n, 0, o.c, o.n)
+					}
+					per[i] += time.Since(t0)
+				}
+			}
+			reportFlops(b, flops, cpu0, threads)
+			for i, o := range ops {
+				b.Logf("m=%4d n=%5d k=%4d x%d: %7.1f µs %6.1f GFLOP/s", o.m, o.n, o.k, o.times, float64(per[i].Microseconds())/float64(b.N),
+					2*float64(o.m*o.n*o.k*o.times)*float64(b.N)/per[i].Seconds()/1e9)
+			}
+		})
+	}
+}
