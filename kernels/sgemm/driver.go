@@ -1,6 +1,9 @@
 package sgemm
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
 // Cache blocking, in elements, for the Xeon (Sapphire/Emerald Rapids: 48
 // KiB L1d, 2 MiB L2 per core) this was tuned on. KC×nr floats of B (32 KiB
@@ -34,6 +37,7 @@ var best = kernels()[0]
 type arena struct {
 	a, b []float32
 	tile []float32
+	args tileArgs
 }
 
 var arenaPool = sync.Pool{New: func() any { return new(arena) }}
@@ -140,6 +144,13 @@ func split(kr *kernel, m, n, k, threads int) (parts int, splitN bool) {
 // blocked is the single-threaded Goto/BLIS loop nest. row0 and col0 locate
 // this sub-product in the caller's C for the epilogue's bias vectors.
 func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, row0, col0 int) {
+	// B in place needs alpha == 1 because alpha is folded into packing.
+	directB := !transB && alpha == 1 && m <= directBMaxM && ldb%1024 != 0
+	if directB && kr.directABE != nil {
+		blockedInPlaceB(kr, transA, m, n, k, a, lda, b, ldb, beta, c, ldc, ep, row0, col0)
+		return
+	}
+	directB = directB && kr.directAB != nil
 	ar := arenaPool.Get().(*arena)
 	defer arenaPool.Put(ar)
 	mcMax := min(blockM, (m+kr.mr-1)/kr.mr*kr.mr)
@@ -152,8 +163,6 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 	ar.b = grow(ar.b, kcMax*ncMax)
 	ar.tile = grow(ar.tile, kr.mr*kr.nr)
 	direct := !transA && kr.direct != nil
-	// B in place needs alpha == 1 because alpha is folded into packing.
-	directB := !transB && alpha == 1 && m <= directBMaxM && ldb%1024 != 0 && kr.directAB != nil
 	for jc := 0; jc < n; jc += blockN {
 		nc := min(blockN, n-jc)
 		for pc := 0; pc < k; pc += kcMax {
@@ -219,6 +228,104 @@ func blocked(kr *kernel, transA, transB bool, m, n, k int, alpha float32, a []fl
 			}
 		}
 	}
+}
+
+// blockedInPlaceB is blocked for kernels that read B in place with masked
+// columns and run the epilogue themselves (epKernel): B is never packed,
+// edge tiles need no scratch tile and C is written once per k block.
+func blockedInPlaceB(kr *kernel, transA bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue, row0, col0 int) {
+	ar := arenaPool.Get().(*arena)
+	defer arenaPool.Put(ar)
+	kcMax := min(blockK, k)
+	ar.a = grow(ar.a, min(blockM, (m+kr.mr-1)/kr.mr*kr.mr)*kcMax)
+	direct := !transA && kr.direct != nil
+	var flags int
+	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+	if ep != nil {
+		if ep.RowBias != nil {
+			flags |= tileRowBias
+		}
+		if ep.ColBias != nil {
+			flags |= tileColBias
+		}
+		switch ep.Act {
+		case Relu:
+			flags |= tileClamp
+			lo = 0
+		case Clip:
+			flags |= tileClamp
+			lo, hi = ep.Min, ep.Max
+		}
+	}
+	// The arena holds the kernels' argument block so that passing it
+	// through a func value does not allocate.
+	t := &ar.args
+	for jc := 0; jc < n; jc += blockN {
+		nc := min(blockN, n-jc)
+		for pc := 0; pc < k; pc += kcMax {
+			kc := min(kcMax, k-pc)
+			bet := beta
+			if pc > 0 {
+				bet = 1
+			}
+			last := pc+kc == k
+			for ic := 0; ic < m; ic += blockM {
+				mc := min(blockM, m-ic)
+				// A in place for whole micro-panels and for a bottom edge
+				// that a sub-kernel fits exactly; packed otherwise.
+				full, sub := 0, (*kernel)(nil)
+				if direct {
+					full = mc / kr.mr * kr.mr
+					if full < mc {
+						sub = kr.subFor(mc - full)
+					}
+				}
+				if full < mc && sub == nil {
+					packA(ar.a[full*kc:], transA, a, lda, ic+full, pc, mc-full, kc, kr.mr)
+				}
+				*t = tileArgs{beta: bet, lo: lo, hi: hi}
+				if last {
+					t.flags = flags
+				}
+				for jr := 0; jr < nc; jr += kr.nr {
+					cols := min(kr.nr, nc-jr)
+					bj := b[pc*ldb+jc+jr:]
+					if t.flags&tileColBias != 0 {
+						cb := ep.ColBias[col0+jc+jr : col0+jc+jr+cols]
+						t.colBias = &cb[0]
+					}
+					kf, ks := narrowest(kr, cols), (*kernel)(nil)
+					if sub != nil {
+						ks = narrowest(sub, cols)
+					}
+					for ir := 0; ir < mc; ir += kr.mr {
+						t.rows = min(kr.mr, mc-ir)
+						if t.flags&tileRowBias != 0 {
+							rb := ep.RowBias[row0+ic+ir : row0+ic+ir+t.rows]
+							t.rowBias = &rb[0]
+						}
+						ct := c[(ic+ir)*ldc+jc+jr:]
+						switch {
+						case ir < full:
+							kf.directABE(kc, a[(ic+ir)*lda+pc:], lda, bj, ldb, ct, ldc, cols, t)
+						case ks != nil:
+							ks.directABE(kc, a[(ic+ir)*lda+pc:], lda, bj, ldb, ct, ldc, cols, t)
+						default:
+							kf.directBE(kc, ar.a[ir*kc:ir*kc+kr.mr*kc], kr.mr, bj, ldb, ct, ldc, cols, t)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// narrowest is kr or, when cols fit in it, its half-width kernel.
+func narrowest(kr *kernel, cols int) *kernel {
+	if kr.half != nil && cols <= kr.half.nr {
+		return kr.half
+	}
+	return kr
 }
 
 // inPlaceB runs the column of tiles at column j of C whose B micro-panel is

@@ -31,6 +31,12 @@ type kern struct {
 	// B read in place, row-major with stride ldb, instead of packed; such
 	// kernels take (kc, a, lda, b, ldb, c, ldc, beta) whatever direct is.
 	directB bool
+	// ep kernels (AVX-512, B in place) take a *tileArgs in place of beta:
+	// B's columns and C's are masked (any width up to nr), only the first
+	// rows rows of C are written, and the epilogue runs before the store.
+	ep bool
+	// onlyB generates only the in-place-B variants.
+	onlyB bool
 }
 
 func main() {
@@ -43,15 +49,26 @@ func main() {
 		// counts (64, 128, 256, 512, 16, 32, 160, 320, 1280).
 		{name: "kernel8x32AVX512", mr: 8, vecs: 2, width: 16, reg: "Z", unroll: 4},
 		{name: "kernel4x32AVX512", mr: 4, vecs: 2, width: 16, reg: "Z", unroll: 4},
+		{name: "kernel8x16AVX512", mr: 8, vecs: 1, width: 16, reg: "Z", unroll: 4, onlyB: true},
+		{name: "kernel4x16AVX512", mr: 4, vecs: 1, width: 16, reg: "Z", unroll: 4, onlyB: true},
 		{name: "kernel6x16AVX2", mr: 6, vecs: 2, width: 8, reg: "Y", unroll: 4},
 		{name: "kernel6x8AVX2", mr: 6, vecs: 1, width: 8, reg: "Y", unroll: 4},
 	} {
 		name := k.name
-		gen(&w, k)
-		k.direct, k.name = true, name+"Direct"
-		gen(&w, k)
-		if k.vecs == 2 {
-			k.directB, k.name = true, name+"DirectAB"
+		if !k.onlyB {
+			gen(&w, k)
+			k.direct, k.name = true, name+"Direct"
+			gen(&w, k)
+		}
+		switch {
+		case k.reg == "Z":
+			// B in place with the column mask and the epilogue
+			k.direct, k.directB, k.ep, k.name = true, true, true, name+"DirectABE"
+			gen(&w, k)
+			k.direct, k.name = false, name+"DirectBE"
+			gen(&w, k)
+		case k.vecs == 2:
+			k.direct, k.directB, k.name = true, true, name+"DirectAB"
 			gen(&w, k)
 			k.direct, k.name = false, name+"DirectB"
 			gen(&w, k)
@@ -74,6 +91,9 @@ func gen(w *bytes.Buffer, k kern) {
 	// Direct kernels take lda after a; every later argument moves by 8 bytes.
 	sh, bOff := 0, 16
 	switch {
+	case k.ep:
+		sh, bOff = 16, 24
+		fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)\n", k.name)
 	case k.directB:
 		sh, bOff = 16, 24
 		fmt.Fprintf(w, "\n// func %s(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)\n", k.name)
@@ -83,7 +103,11 @@ func gen(w *bytes.Buffer, k kern) {
 	default:
 		fmt.Fprintf(w, "\n// func %s(kc int, a, b, c *float32, ldc int, beta float32)\n", k.name)
 	}
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", k.name, 44+sh)
+	argSize := 44 + sh
+	if k.ep {
+		argSize = 64
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", k.name, argSize)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
 	p("MOVQ b+%d(FP), BX", bOff)
@@ -94,6 +118,12 @@ func gen(w *bytes.Buffer, k kern) {
 		p("MOVQ ldb+32(FP), SI")
 		p("SHLQ $2, SI")
 		p("LEAQ (SI)(SI*2), R13")
+	}
+	if k.ep {
+		// the column masks of B's and C's two vectors
+		p("MOVQ t+56(FP), R14")
+		p("KMOVW %d(R14), K1", tMask0)
+		p("KMOVW %d(R14), K2", tMask1)
 	}
 	p("SHLQ $2, DX")
 	// Rows of A in place: groups of four rows share a base register and
@@ -151,7 +181,7 @@ func gen(w *bytes.Buffer, k kern) {
 			p("VXORPS %s, %s, %s", r, r, r)
 		}
 	}
-	step := func(s int) {
+	step := func(s int, masked bool) {
 		for v := 0; v < k.vecs; v++ {
 			if k.directB {
 				idx := []string{"", "(SI*1)", "(SI*2)", "(R13*1)"}[s]
@@ -159,7 +189,11 @@ func gen(w *bytes.Buffer, k kern) {
 				// of the hardware prefetcher: fetch the same row of the next
 				// micro-panel, which the driver runs next.
 				p("PREFETCHT0 %d(BX)%s", nr*4+v*64, idx)
-				p("VMOVUPS %d(BX)%s, %s", v*vb, idx, bReg(v))
+				if masked {
+					p("VMOVUPS.Z %d(BX)%s, K%d, %s", v*vb, idx, v+1, bReg(v))
+				} else {
+					p("VMOVUPS %d(BX)%s, %s", v*vb, idx, bReg(v))
+				}
 			} else {
 				p("VMOVUPS %d(BX), %s", (s*nr+v*k.width)*4, bReg(v))
 			}
@@ -171,33 +205,57 @@ func gen(w *bytes.Buffer, k kern) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "%s_unrolled:\n", k.name)
-	p("CMPQ CX, $%d", k.unroll)
-	p("JLT %s_tail", k.name)
-	for s := 0; s < k.unroll; s++ {
-		step(s)
+	loop := func(label string, masked bool) {
+		if k.ep {
+			p("PCALIGN $64")
+		}
+		fmt.Fprintf(w, "%s_unrolled:\n", label)
+		p("CMPQ CX, $%d", k.unroll)
+		p("JLT %s_tail", label)
+		for s := 0; s < k.unroll; s++ {
+			step(s, masked)
+		}
+		advanceA(k.unroll)
+		if k.directB {
+			p("LEAQ (BX)(SI*4), BX")
+		} else {
+			p("ADDQ $%d, BX", k.unroll*nr*4)
+		}
+		p("SUBQ $%d, CX", k.unroll)
+		p("JMP %s_unrolled", label)
+		fmt.Fprintf(w, "%s_tail:\n", label)
+		p("TESTQ CX, CX")
+		p("JE %s_store", k.name)
+		step(0, masked)
+		advanceA(1)
+		if k.directB {
+			p("ADDQ SI, BX")
+		} else {
+			p("ADDQ $%d, BX", nr*4)
+		}
+		p("DECQ CX")
+		p("JMP %s_tail", label)
 	}
-	advanceA(k.unroll)
-	if k.directB {
-		p("LEAQ (BX)(SI*4), BX")
-	} else {
-		p("ADDQ $%d, BX", k.unroll*nr*4)
+	if k.ep {
+		// Masked loads of B only for a partial panel: they cost several
+		// percent in the loop.
+		// R15 = -1 when the tile has all its columns (kept for the store)
+		p("MOVL %d(R14), R15", tMask0)
+		if k.vecs == 1 {
+			p("ORL $-65536, R15")
+		}
+		p("CMPL R15, $-1")
+		p("JNE %s_m_unrolled", k.name)
 	}
-	p("SUBQ $%d, CX", k.unroll)
-	p("JMP %s_unrolled", k.name)
-	fmt.Fprintf(w, "%s_tail:\n", k.name)
-	p("TESTQ CX, CX")
-	p("JE %s_store", k.name)
-	step(0)
-	advanceA(1)
-	if k.directB {
-		p("ADDQ SI, BX")
-	} else {
-		p("ADDQ $%d, BX", nr*4)
+	loop(k.name, false)
+	if k.ep {
+		loop(k.name+"_m", true)
 	}
-	p("DECQ CX")
-	p("JMP %s_tail", k.name)
 	fmt.Fprintf(w, "%s_store:\n", k.name)
+	if k.ep {
+		genEpStore(w, k, acc)
+		return
+	}
 	// beta == 0 (either sign) is tested on the bits so that C is never read then.
 	p("MOVL beta+%d(FP), R8", 40+sh)
 	p("ANDL $0x7fffffff, R8")
@@ -223,6 +281,146 @@ func gen(w *bytes.Buffer, k kern) {
 			p("ADDQ DX, DI")
 		}
 	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// tileArgs field offsets (kernel_amd64.go).
+const (
+	tRowBias = 0
+	tColBias = 8
+	tRows    = 16
+	tFlags   = 24
+	tMask0   = 32
+	tMask1   = 34
+	tBeta    = 36
+	tLo      = 40
+	tHi      = 44
+)
+
+// genEpStore writes the store of an ep kernel: row by row, C = acc +
+// beta*C (C not read when beta is ±0), then the row bias, the column bias
+// and the clamp the flags ask for, then a masked store, stopping after
+// rows rows. The order is that of Epilogue.applyGo.
+func genEpStore(w *bytes.Buffer, k kern, acc func(i, v int) string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	vb := k.width * 4
+	p("MOVQ t+56(FP), R14")
+	p("MOVQ %d(R14), R9", tRows)
+	p("MOVQ %d(R14), R8", tFlags)
+	p("MOVQ %d(R14), R10", tRowBias)
+	p("MOVQ %d(R14), R11", tColBias)
+	p("MOVL %d(R14), R12", tBeta)
+	p("ANDL $0x7fffffff, R12")
+	p("VBROADCASTSS %d(R14), Z28", tBeta)
+	p("VBROADCASTSS %d(R14), Z30", tLo)
+	p("VBROADCASTSS %d(R14), Z31", tHi)
+	// Straight-line stores for the common cases: a whole tile, beta 0,
+	// and no epilogue, the row bias, or the row bias and a clamp (a
+	// convolution's bias and ReLU).
+	p("TESTL R12, R12")
+	p("JNE %s_general", k.name)
+	p("CMPQ R9, $%d", k.mr)
+	p("JNE %s_general", k.name)
+	p("CMPL R15, $-1") // R15 holds the masks, compared in the prologue
+	p("JNE %s_general", k.name)
+	for _, f := range []int{0, 1, 5} {
+		lf := fmt.Sprintf("%s_f%d", k.name, f)
+		p("CMPQ R8, $%d", f)
+		p("JNE %s_next", lf)
+		for i := 0; i < k.mr; i++ {
+			if f&1 != 0 {
+				p("VBROADCASTSS %d(R10), Z25", 4*i)
+			}
+			for v := 0; v < k.vecs; v++ {
+				if f&1 != 0 {
+					p("VADDPS Z25, %s, %s", acc(i, v), acc(i, v))
+				}
+				if f&4 != 0 {
+					p("VMAXPS %s, Z30, %s", acc(i, v), acc(i, v))
+					p("VMINPS %s, Z31, %s", acc(i, v), acc(i, v))
+				}
+				p("VMOVUPS %s, %d(DI)", acc(i, v), v*vb)
+			}
+			if i < k.mr-1 {
+				p("ADDQ DX, DI")
+			}
+		}
+		p("VZEROUPPER")
+		p("RET")
+		fmt.Fprintf(w, "%s_next:\n", lf)
+	}
+	fmt.Fprintf(w, "%s_general:\n", k.name)
+	p("TESTQ R8, R8")
+	p("JNE %s_ep", k.name)
+	// no epilogue: C = acc + beta*C
+	for i := 0; i < k.mr; i++ {
+		l := fmt.Sprintf("%s_p%d", k.name, i)
+		p("TESTL R12, R12")
+		p("JEQ %s_nobeta", l)
+		for v := 0; v < k.vecs; v++ {
+			p("VMOVUPS.Z %d(DI), K%d, Z24", v*vb, v+1)
+			p("VFMADD231PS Z24, Z28, %s", acc(i, v))
+		}
+		fmt.Fprintf(w, "%s_nobeta:\n", l)
+		for v := 0; v < k.vecs; v++ {
+			p("VMOVUPS %s, K%d, %d(DI)", acc(i, v), v+1, v*vb)
+		}
+		if i < k.mr-1 {
+			p("DECQ R9")
+			p("JEQ %s_done", k.name)
+			p("ADDQ DX, DI")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintf(w, "%s_ep:\n", k.name)
+	p("TESTQ $2, R8")
+	p("JEQ %s_nocb", k.name)
+	for v := 0; v < k.vecs; v++ {
+		p("VMOVUPS.Z %d(R11), K%d, Z%d", v*vb, v+1, 26+v)
+	}
+	fmt.Fprintf(w, "%s_nocb:\n", k.name)
+	for i := 0; i < k.mr; i++ {
+		l := fmt.Sprintf("%s_r%d", k.name, i)
+		p("TESTL R12, R12")
+		p("JEQ %s_nobeta", l)
+		for v := 0; v < k.vecs; v++ {
+			p("VMOVUPS.Z %d(DI), K%d, Z24", v*vb, v+1)
+			p("VFMADD231PS Z24, Z28, %s", acc(i, v))
+		}
+		fmt.Fprintf(w, "%s_nobeta:\n", l)
+		p("TESTQ $1, R8")
+		p("JEQ %s_norb", l)
+		p("VBROADCASTSS %d(R10), Z25", 4*i)
+		for v := 0; v < k.vecs; v++ {
+			p("VADDPS Z25, %s, %s", acc(i, v), acc(i, v))
+		}
+		fmt.Fprintf(w, "%s_norb:\n", l)
+		p("TESTQ $2, R8")
+		p("JEQ %s_nocb", l)
+		for v := 0; v < k.vecs; v++ {
+			p("VADDPS Z%d, %s, %s", 26+v, acc(i, v), acc(i, v))
+		}
+		fmt.Fprintf(w, "%s_nocb:\n", l)
+		p("TESTQ $4, R8")
+		p("JEQ %s_noclamp", l)
+		for v := 0; v < k.vecs; v++ {
+			// max(lo, c) and min(hi, c) return c when it is NaN
+			p("VMAXPS %s, Z30, %s", acc(i, v), acc(i, v))
+			p("VMINPS %s, Z31, %s", acc(i, v), acc(i, v))
+		}
+		fmt.Fprintf(w, "%s_noclamp:\n", l)
+		for v := 0; v < k.vecs; v++ {
+			p("VMOVUPS %s, K%d, %d(DI)", acc(i, v), v+1, v*vb)
+		}
+		if i < k.mr-1 {
+			p("DECQ R9")
+			p("JEQ %s_done", k.name)
+			p("ADDQ DX, DI")
+		}
+	}
+	fmt.Fprintf(w, "%s_done:\n", k.name)
 	p("VZEROUPPER")
 	p("RET")
 }

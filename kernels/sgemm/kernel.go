@@ -18,6 +18,31 @@ type directKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, be
 // projections), packing B costs more than it saves.
 type directBKernel func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, beta float32)
 
+// tileArgs is what an epKernel needs besides its operands; the assembly
+// reads it by offset (gen_amd64.go).
+type tileArgs struct {
+	rowBias, colBias *float32 // used only when flags ask for them
+	rows             int      // rows of C to write, 1..mr
+	flags            int      // tileRowBias | tileColBias | tileClamp
+	mask             [2]uint16
+	beta             float32
+	lo, hi           float32
+}
+
+// tileArgs flags: the epilogue steps the kernel runs before its store.
+const (
+	tileRowBias = 1 << iota
+	tileColBias
+	tileClamp
+)
+
+// epKernel reads B in place (kc rows of cols <= nr floats, stride ldb) and
+// A in place or packed, like a directBKernel, but writes only t.rows rows
+// and cols columns of C (masked), and runs the epilogue in t on the tile in
+// registers. It saves packing a partial last panel of B, the scratch tile
+// for edges and a second pass over C for the epilogue.
+type epKernel func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, cols int, t *tileArgs)
+
 // kernel describes a micro-kernel and its register tile. half, when set,
 // is a kernel with the same mr and nr/2 columns for right-hand edge tiles
 // that fit in it, which saves computing a half-empty tile.
@@ -30,7 +55,10 @@ type kernel struct {
 	// In-place-B variants with A in place (directAB) or packed (directB);
 	// nil if the kernel has none.
 	directAB, directB directBKernel
-	half              *kernel
+	// The epKernel variants of directAB and directB; a kernel has either
+	// these or the plain ones.
+	directABE, directBE epKernel
+	half                *kernel
 	// sub are kernels with the same nr and fewer rows, used in place of a
 	// zero-padded tile when the rows left over at the bottom of C number
 	// exactly their mr.

@@ -2,7 +2,11 @@
 
 package sgemm
 
-import "golang.org/x/sys/cpu"
+import (
+	"fmt"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:noescape
 func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, beta float32)
@@ -43,12 +47,6 @@ func asm(f func(kc int, a, b, c *float32, ldc int, beta float32), mr, nr int) mi
 }
 
 //go:noescape
-func kernel12x32AVX512DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
-
-//go:noescape
-func kernel12x32AVX512DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
-
-//go:noescape
 func kernel6x16AVX2DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
 
 //go:noescape
@@ -61,22 +59,68 @@ func kernel8x32AVX512(kc int, a, b, c *float32, ldc int, beta float32)
 func kernel8x32AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
 
 //go:noescape
-func kernel8x32AVX512DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
-
-//go:noescape
-func kernel8x32AVX512DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
-
-//go:noescape
 func kernel4x32AVX512(kc int, a, b, c *float32, ldc int, beta float32)
 
 //go:noescape
 func kernel4x32AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, beta float32)
 
 //go:noescape
-func kernel4x32AVX512DirectAB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+func kernel12x32AVX512DirectABE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
 
 //go:noescape
-func kernel4x32AVX512DirectB(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32)
+func kernel12x32AVX512DirectBE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel12x16AVX512DirectABE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel12x16AVX512DirectBE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel8x32AVX512DirectABE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel8x32AVX512DirectBE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel8x16AVX512DirectABE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel8x16AVX512DirectBE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel4x32AVX512DirectABE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel4x32AVX512DirectBE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel4x16AVX512DirectABE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+//go:noescape
+func kernel4x16AVX512DirectBE(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs)
+
+// asmEp adapts an AVX-512 in-place-B kernel with column masks and the
+// epilogue; directA says whether it reads A in place (else A is a packed
+// micro-panel). It reads cols columns of B and writes t.rows rows and cols
+// columns of C.
+func asmEp(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs), mr, nr int, directA bool) epKernel {
+	return func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, cols int, t *tileArgs) {
+		if kc == 0 || cols <= 0 || cols > nr || t.rows <= 0 || t.rows > mr {
+			panic(fmt.Sprintf("sgemm: %dx%d kernel called with kc=%d, %d rows, %d columns", mr, nr, kc, t.rows, cols))
+		}
+		if directA {
+			_ = a[(mr-1)*lda+kc-1]
+		} else {
+			_ = a[kc*mr-1]
+		}
+		_ = b[(kc-1)*ldb+cols-1]
+		_ = c[(t.rows-1)*ldc+cols-1]
+		mask := uint32(1)<<cols - 1
+		t.mask = [2]uint16{uint16(mask), uint16(mask >> 16)}
+		f(kc, &a[0], lda, &b[0], ldb, &c[0], ldc, t)
+	}
+}
 
 // asmDirectB adapts an in-place-B assembly kernel; directA says whether it
 // reads A in place (else A is a packed micro-panel).
@@ -112,19 +156,27 @@ func asmDirect(f func(kc int, a *float32, lda int, b, c *float32, ldc int, beta 
 var (
 	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32,
 		fn: asm(kernel12x32AVX512, 12, 32), direct: asmDirect(kernel12x32AVX512Direct, 12, 32),
-		directAB: asmDirectB(kernel12x32AVX512DirectAB, 12, 32, true),
-		directB:  asmDirectB(kernel12x32AVX512DirectB, 12, 32, false),
+		directABE: asmEp(kernel12x32AVX512DirectABE, 12, 32, true),
+		directBE:  asmEp(kernel12x32AVX512DirectBE, 12, 32, false),
 		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16,
-			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16)},
+			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16),
+			directABE: asmEp(kernel12x16AVX512DirectABE, 12, 16, true),
+			directBE:  asmEp(kernel12x16AVX512DirectBE, 12, 16, false)},
 		sub: []*kernel{
 			{name: "avx512-8x32", mr: 8, nr: 32,
 				fn: asm(kernel8x32AVX512, 8, 32), direct: asmDirect(kernel8x32AVX512Direct, 8, 32),
-				directAB: asmDirectB(kernel8x32AVX512DirectAB, 8, 32, true),
-				directB:  asmDirectB(kernel8x32AVX512DirectB, 8, 32, false)},
+				directABE: asmEp(kernel8x32AVX512DirectABE, 8, 32, true),
+				directBE:  asmEp(kernel8x32AVX512DirectBE, 8, 32, false),
+				half: &kernel{name: "avx512-8x16", mr: 8, nr: 16,
+					directABE: asmEp(kernel8x16AVX512DirectABE, 8, 16, true),
+					directBE:  asmEp(kernel8x16AVX512DirectBE, 8, 16, false)}},
 			{name: "avx512-4x32", mr: 4, nr: 32,
 				fn: asm(kernel4x32AVX512, 4, 32), direct: asmDirect(kernel4x32AVX512Direct, 4, 32),
-				directAB: asmDirectB(kernel4x32AVX512DirectAB, 4, 32, true),
-				directB:  asmDirectB(kernel4x32AVX512DirectB, 4, 32, false)},
+				directABE: asmEp(kernel4x32AVX512DirectABE, 4, 32, true),
+				directBE:  asmEp(kernel4x32AVX512DirectBE, 4, 32, false),
+				half: &kernel{name: "avx512-4x16", mr: 4, nr: 16,
+					directABE: asmEp(kernel4x16AVX512DirectABE, 4, 16, true),
+					directBE:  asmEp(kernel4x16AVX512DirectBE, 4, 16, false)}},
 		}}
 	avx2Kernel = &kernel{name: "avx2-6x16", mr: 6, nr: 16,
 		fn: asm(kernel6x16AVX2, 6, 16), direct: asmDirect(kernel6x16AVX2Direct, 6, 16),
