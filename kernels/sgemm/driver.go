@@ -38,6 +38,8 @@ type arena struct {
 	a, b []float32
 	tile []float32
 	args tileArgs
+	// a column of B and the dot products of dotColumns
+	x, dots []float32
 }
 
 var arenaPool = sync.Pool{New: func() any { return new(arena) }}
@@ -287,8 +289,20 @@ func blockedInPlaceB(kr *kernel, transA bool, m, n, k int, a []float32, lda int,
 				if last {
 					t.flags = flags
 				}
-				for jr := 0; jr < nc; jr += kr.nr {
+				for jr := 0; jr < nc; {
 					cols := min(kr.nr, nc-jr)
+					if r := nc - jr; direct && kr.dot != nil && kr.half != nil {
+						switch {
+						case r <= dotCols:
+							// the last few columns as dot products
+							dotColumns(kr, kc, a[ic*lda+pc:], lda, b[pc*ldb+jc+jr:], ldb, c[ic*ldc+jc+jr:], ldc, mc, r, ar, t, ep, row0+ic, col0+jc+jr)
+							jr += r
+							continue
+						case r > kr.half.nr && r <= kr.nr && r-kr.half.nr <= dotCols:
+							// a half-width tile, then dot products
+							cols = kr.half.nr
+						}
+					}
 					bj := b[pc*ldb+jc+jr:]
 					if t.flags&tileColBias != 0 {
 						cb := ep.ColBias[col0+jc+jr : col0+jc+jr+cols]
@@ -314,8 +328,45 @@ func blockedInPlaceB(kr *kernel, transA bool, m, n, k int, a []float32, lda int,
 							kf.directBE(kc, ar.a[ir*kc:ir*kc+kr.mr*kc], kr.mr, bj, ldb, ct, ldc, cols, t)
 						}
 					}
+					jr += cols
 				}
 			}
+		}
+	}
+}
+
+// dotCols is the most columns at the right-hand edge of C computed as dot
+// products rather than with a vector-wide tile. A column costs about a
+// sixteenth of a 16-wide tile plus the horizontal sums.
+const dotCols = 3
+
+// dotColumns computes cols (<= dotCols) columns of C, rows rows, as dot
+// products of the rows of A (in place) with each column of B, then applies
+// beta and, on the last k block (t.flags), the epilogue as the kernels do.
+func dotColumns(kr *kernel, kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, rows, cols int, ar *arena, t *tileArgs, ep *Epilogue, row0, col0 int) {
+	ar.x = grow(ar.x, kc)
+	ar.dots = grow(ar.dots, rows)
+	x, out := ar.x, ar.dots
+	for j := range cols {
+		for p := range x {
+			x[p] = b[p*ldb+j]
+		}
+		kr.dot(kc, a, lda, x, out)
+		for i, v := range out {
+			ci := &c[i*ldc+j]
+			if t.beta != 0 {
+				v += t.beta * *ci
+			}
+			if t.flags&tileRowBias != 0 {
+				v += ep.RowBias[row0+i]
+			}
+			if t.flags&tileColBias != 0 {
+				v += ep.ColBias[col0+j]
+			}
+			if t.flags&tileClamp != 0 {
+				v = min(max(v, t.lo), t.hi)
+			}
+			*ci = v
 		}
 	}
 }

@@ -123,7 +123,7 @@ func checkEpKernel(t *testing.T, r *rand.Rand, kr *kernel, kc, cols, rows int, b
 func TestGemmWithEpilogueEdges(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, m := range []int{1, 4, 5, 8, 12, 13, 16, 20, 23, 24, 25, 388} {
-		for _, n := range []int{1, 15, 16, 17, 31, 32, 33, 49, 196} {
+		for _, n := range []int{1, 2, 3, 4, 15, 16, 17, 18, 19, 20, 31, 32, 33, 35, 36, 49, 51, 196} {
 			for _, k := range []int{1, 5, 300} {
 				for _, ta := range []bool{false, true} {
 					for _, threads := range []int{1, 2} {
@@ -147,6 +147,44 @@ func TestGemmWithEpilogueEdges(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestDotKernel checks the dot-product kernel on every row count up to two
+// groups of four and one more, and lengths around the vector width.
+func TestDotKernel(t *testing.T) {
+	var dot dotKernel
+	for _, kr := range kernels() {
+		if kr.dot != nil {
+			dot = kr.dot
+			break
+		}
+	}
+	if dot == nil {
+		t.Skip("no dot kernel on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for kc := 1; kc <= 40; kc++ {
+		for rows := 1; rows <= 9; rows++ {
+			lda := kc + 2
+			a := randSlice(r, (rows-1)*lda+kc)
+			x := randSlice(r, kc)
+			out := randSlice(r, rows+1)
+			guard := out[rows]
+			dot(kc, a, lda, x, out[:rows])
+			for i := range rows {
+				var s float64
+				for p := range kc {
+					s += float64(a[i*lda+p]) * float64(x[p])
+				}
+				if d := math.Abs(s - float64(out[i])); d > 1e-5*float64(kc) {
+					t.Fatalf("kc=%d rows=%d: out[%d] = %v, want %v", kc, rows, i, out[i], s)
+				}
+			}
+			if out[rows] != guard {
+				t.Fatalf("kc=%d rows=%d: wrote past out", kc, rows)
 			}
 		}
 	}

@@ -43,6 +43,13 @@ const (
 // for edges and a second pass over C for the epilogue.
 type epKernel func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, cols int, t *tileArgs)
 
+// dotKernel sets out[i] to the dot product of row i of A (kc values in
+// place, stride lda) with x (kc values), for every i < len(out). The
+// in-place-B driver computes the last few columns of C with it, one column
+// of B at a time, when a vector-wide tile would be mostly empty (n = 49:
+// one column past 48).
+type dotKernel func(kc int, a []float32, lda int, x []float32, out []float32)
+
 // kernel describes a micro-kernel and its register tile. half, when set,
 // is a kernel with the same mr and nr/2 columns for right-hand edge tiles
 // that fit in it, which saves computing a half-empty tile.
@@ -58,6 +65,7 @@ type kernel struct {
 	// The epKernel variants of directAB and directB; a kernel has either
 	// these or the plain ones.
 	directABE, directBE epKernel
+	dot                 dotKernel // nil if the kernel has none
 	half                *kernel
 	// sub are kernels with the same nr and fewer rows, used in place of a
 	// zero-padded tile when the rows left over at the bottom of C number

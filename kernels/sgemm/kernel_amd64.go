@@ -122,6 +122,20 @@ func asmEp(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, 
 	}
 }
 
+//go:noescape
+func dotRowsAVX512(kc int, a *float32, lda int, x *float32, rows int, out *float32)
+
+// dotRows is dotKernel in assembly.
+func dotRows(kc int, a []float32, lda int, x []float32, out []float32) {
+	rows := len(out)
+	if kc <= 0 || rows == 0 {
+		panic("sgemm: dot kernel called with nothing to do")
+	}
+	_ = a[(rows-1)*lda+kc-1]
+	_ = x[kc-1]
+	dotRowsAVX512(kc, &a[0], lda, &x[0], rows, &out[0])
+}
+
 // asmDirectB adapts an in-place-B assembly kernel; directA says whether it
 // reads A in place (else A is a packed micro-panel).
 func asmDirectB(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32), mr, nr int, directA bool) directBKernel {
@@ -154,7 +168,7 @@ func asmDirect(f func(kc int, a *float32, lda int, b, c *float32, ldc int, beta 
 }
 
 var (
-	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32,
+	avx512Kernel = &kernel{name: "avx512-12x32", mr: 12, nr: 32, dot: dotRows,
 		fn: asm(kernel12x32AVX512, 12, 32), direct: asmDirect(kernel12x32AVX512Direct, 12, 32),
 		directABE: asmEp(kernel12x32AVX512DirectABE, 12, 32, true),
 		directBE:  asmEp(kernel12x32AVX512DirectBE, 12, 32, false),
