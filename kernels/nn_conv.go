@@ -822,9 +822,14 @@ func nnSplitEvenOdd(pad, even, odd []float32, ph, pw, hw int, done bool) bool {
 	return true
 }
 
-// nnGather2 sets d[i] = src[2i] (len(src) >= 2·len(d)), through the vector
-// de-interleave a piece at a time.
+// nnGather2 sets d[i] = src[2i] (len(src) >= 2·len(d)), in one vector pass
+// where there is one, else through the vector de-interleave a piece at a
+// time.
 func nnGather2(d, src []float32) {
+	if nnGatherEven != nil {
+		nnGatherEven(d, src)
+		return
+	}
 	var odd [128]float32
 	for len(d) > 0 {
 		n := min(len(d), len(odd))

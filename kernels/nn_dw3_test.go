@@ -61,3 +61,25 @@ func TestDw3Direct(t *testing.T) {
 		}
 	}
 }
+
+// TestGather2 checks the stride-2 gather on every length up to three
+// vectors and past them.
+func TestGather2(t *testing.T) {
+	for n := range 70 {
+		src := make([]float32, 2*n)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		d := make([]float32, n+1)
+		d[n] = -1
+		nnGather2(d[:n], src)
+		for i := range n {
+			if d[i] != float32(2*i) {
+				t.Fatalf("n=%d: d[%d] = %v", n, i, d[i])
+			}
+		}
+		if d[n] != -1 {
+			t.Fatalf("n=%d: wrote past d", n)
+		}
+	}
+}

@@ -27,6 +27,7 @@ func nnDeinterleave(ev, od, src []float32) {
 
 // The whole-plane kernels have no portable version.
 var (
-	nnDwPlaneS1 func(dst []float32, outH, outW int, src []float32, pw int, w []float32, kh, kw int, bias, lo, hi float32)
-	nnDw3Direct func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32)
+	nnDwPlaneS1  func(dst []float32, outH, outW int, src []float32, pw int, w []float32, kh, kw int, bias, lo, hi float32)
+	nnGatherEven func(d, src []float32)
+	nnDw3Direct  func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32)
 )

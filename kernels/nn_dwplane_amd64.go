@@ -112,3 +112,21 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []floa
 		kern(&dst[0], &src[0], args, &w[0], bias, lo, hi)
 	}
 }
+
+//go:noescape
+func gatherEvenAVX512(d, src *float32, n int)
+
+// nnGatherEven sets d[i] = src[2i] (len(src) >= 2·len(d)-1) in one pass,
+// or is nil.
+var nnGatherEven = func() func(d, src []float32) {
+	if !cpu.X86.HasAVX512F {
+		return nil
+	}
+	return func(d, src []float32) {
+		if len(d) == 0 {
+			return
+		}
+		_ = src[2*len(d)-2]
+		gatherEvenAVX512(&d[0], &src[0], len(d))
+	}
+}()

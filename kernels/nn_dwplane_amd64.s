@@ -326,3 +326,50 @@ d2vec:
 	JNE d2row
 	VZEROUPPER
 	RET
+
+// func gatherEvenAVX512(d, src *float32, n int)
+//
+// d[i] = src[2i] for i < n: two vectors in, their even lanes out. The last
+// n%16 outputs are masked, reading no more than src[2n-2].
+TEXT ·gatherEvenAVX512(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), R8
+	VMOVUPS dw3EvenOdd<>+0(SB), Z28
+	MOVQ R8, DX
+	SHRQ $4, DX
+	JEQ getail
+
+gevec:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPERMT2PS Z1, Z28, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ DX
+	JNE gevec
+
+getail:
+	ANDQ $15, R8
+	JEQ gedone
+	LEAQ -1(R8)(R8*1), CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	SHRL $16, AX
+	KMOVW AX, K2
+	MOVQ R8, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K3
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VPERMT2PS Z1, Z28, Z0
+	VMOVUPS Z0, K3, (DI)
+
+gedone:
+	VZEROUPPER
+	RET
