@@ -18,7 +18,7 @@ func TestDw3Direct(t *testing.T) {
 	w := nnRandTensor(r, 9).Float32()
 	for _, stride := range []int{1, 2} {
 		for inW := 1; inW <= 70; inW++ {
-			for _, p := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 1, 1}, {1, 0, 0, 1}, {2, 2, 2, 2}, {0, 2, 1, 0}} {
+			for _, p := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 1, 1}, {1, 0, 0, 1}, {2, 2, 2, 2}, {0, 2, 1, 0}, {0, 0, 2, 2}, {2, 1, 0, 1}} {
 				inH := 1 + (inW*7)%6
 				t.Run(fmt.Sprintf("s%d/w%d/p%v", stride, inW, p), func(t *testing.T) {
 					g := nnGeom{nd: 3, in: [3]int{1, inH, inW}, k: [3]int{1, 3, 3}, s: [3]int{1, stride, stride}, d: [3]int{1, 1, 1},

@@ -41,6 +41,17 @@ type dw3Args struct {
 	zero                 *float32
 }
 
+// dw3Flat describes a stride-1 3x3 depthwise plane whose rows keep their
+// width for dw3s1FlatAVX512, which reads its fields by offset.
+type dw3Flat struct {
+	nv    int     // vectors over the whole output plane
+	off   [3]int  // bytes from an output's flat index to kernel row r's first tap
+	masks *uint16 // 10 per vector: taps 3r+kw, then the store
+}
+
+//go:noescape
+func dw3s1FlatAVX512(dst, src *float32, args *dw3Flat, w *float32, bias, lo, hi float32)
+
 //go:noescape
 func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
 
@@ -67,6 +78,9 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []floa
 	}
 	if pt < 0 || pl < 0 {
 		return nil
+	}
+	if stride == 1 && inW == outW && outW <= dw3FlatMaxW {
+		return newDw3Flat(outH, outW, inH, pt, pl)
 	}
 	nv := (outW + 15) / 16
 	masks := make([]uint16, 4*nv)
@@ -110,6 +124,42 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []floa
 		_ = dst[outH*outW-1]
 		_ = src[inH*inW-1]
 		kern(&dst[0], &src[0], args, &w[0], bias, lo, hi)
+	}
+}
+
+// dw3FlatMaxW is the widest plane that dw3s1FlatAVX512 computes; wider
+// rows waste little of their last vector and need no per-tap masks.
+const dw3FlatMaxW = 8
+
+func newDw3Flat(outH, w, inH, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+	total := outH * w
+	nv := (total + 15) / 16
+	masks := make([]uint16, 10*nv)
+	for o := range nv * 16 {
+		j, bit := o/16, uint16(1)<<(o%16)
+		if o >= total {
+			continue
+		}
+		m := masks[10*j : 10*j+10]
+		m[9] |= bit
+		oh, ow := o/w, o%w
+		for r := range 3 {
+			ih := oh - pt + r
+			for kw := range 3 {
+				if iw := ow - pl + kw; ih >= 0 && ih < inH && iw >= 0 && iw < w {
+					m[3*r+kw] |= bit
+				}
+			}
+		}
+	}
+	args := &dw3Flat{nv: nv, masks: &masks[0]}
+	for r := range 3 {
+		args.off[r] = 4 * ((r-pt)*w - pl)
+	}
+	return func(dst, src []float32, wt *[9]float32, bias, lo, hi float32) {
+		_ = dst[total-1]
+		_ = src[inH*w-1]
+		dw3s1FlatAVX512(&dst[0], &src[0], args, &wt[0], bias, lo, hi)
 	}
 }
 

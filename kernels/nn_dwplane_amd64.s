@@ -327,6 +327,76 @@ d2vec:
 	VZEROUPPER
 	RET
 
+// func dw3s1FlatAVX512(dst, src *float32, args *dw3Flat, w *float32, bias, lo, hi float32)
+//
+// dw3s1DirectAVX512 for planes whose rows keep their width (inW == outW):
+// every tap then reads the input at a fixed offset from the output's flat
+// index, so the plane is one run of vectors that cross rows, with a mask
+// per vector and tap for the taps in the padding (10 masks per vector: 9
+// taps, then the store). On 7- and 14-wide planes this saves most of a
+// vector per row and the setup of every row.
+TEXT ·dw3s1FlatAVX512(SB), NOSPLIT, $0-44
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ args+16(FP), R11
+	MOVQ w+24(FP), AX
+	VBROADCASTSS 0(AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	VBROADCASTSS bias+32(FP), Z9
+	VBROADCASTSS lo+36(FP), Z30
+	VBROADCASTSS hi+40(FP), Z31
+	MOVQ 8(R11), BX
+	ADDQ SI, BX
+	MOVQ 16(R11), R12
+	ADDQ SI, R12
+	MOVQ 24(R11), R13
+	ADDQ SI, R13
+	MOVQ 32(R11), R14
+	MOVQ 0(R11), CX
+
+flatvec:
+	VMOVAPS Z9, Z10
+	VPXORD Z11, Z11, Z11
+	KMOVW 0(R14), K1
+	VFMADD231PS 0(BX), Z0, K1, Z10
+	KMOVW 2(R14), K2
+	VFMADD231PS 4(BX), Z1, K2, Z11
+	KMOVW 4(R14), K3
+	VFMADD231PS 8(BX), Z2, K3, Z10
+	KMOVW 6(R14), K4
+	VFMADD231PS 0(R12), Z3, K4, Z11
+	KMOVW 8(R14), K5
+	VFMADD231PS 4(R12), Z4, K5, Z10
+	KMOVW 10(R14), K6
+	VFMADD231PS 8(R12), Z5, K6, Z11
+	KMOVW 12(R14), K7
+	VFMADD231PS 0(R13), Z6, K7, Z10
+	KMOVW 14(R14), K1
+	VFMADD231PS 4(R13), Z7, K1, Z11
+	KMOVW 16(R14), K2
+	VFMADD231PS 8(R13), Z8, K2, Z10
+	KMOVW 18(R14), K3
+	VADDPS Z11, Z10, Z10
+	VMAXPS Z10, Z30, Z10
+	VMINPS Z10, Z31, Z10
+	VMOVUPS Z10, K3, (DI)
+	ADDQ $64, BX
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $64, DI
+	ADDQ $20, R14
+	DECQ CX
+	JNE flatvec
+	VZEROUPPER
+	RET
+
 // func gatherEvenAVX512(d, src *float32, n int)
 //
 // d[i] = src[2i] for i < n: two vectors in, their even lanes out. The last
