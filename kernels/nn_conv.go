@@ -628,21 +628,29 @@ func (o *convOp) convDepthwise2D(ctx *Context, x, w, b, y []float32, g *nnGeom, 
 	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
 	kh, kw, sh, sw, dh, dw := g.k[1], g.k[2], g.s[1], g.s[2], g.d[1], g.d[2]
 	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && sh == sw && nnDw3Direct != nil {
-		if plane := nnDw3Direct(outH, outW, inH, inW, sh, g.pb[1], g.pb[2]); plane != nil {
+		if planes := nnDw3Direct(outH, outW, inH, inW, sh, g.pb[1], g.pb[2]); planes != nil {
+			bias := b
+			if bias == nil {
+				bias = make([]float32, m)
+			}
+			inV, outV := inH*inW, outH*outW
 			// no padded copy: the kernel masks the taps in the padding
 			ctx.Parallel(nb*m, 1, func(lo, hi int) {
-				for j := lo; j < hi; j++ {
+				for j := lo; j < hi; {
 					n, oc := j/m, j%m
+					// one call for a run of channels of one image; one
+					// per channel where post wants each plane in cache or
+					// output channels share an input
+					e := min(hi, (n+1)*m)
+					if post != nil || mult > 1 {
+						e = j + 1
+					}
 					ic := n*c + oc/mult
-					bias := float32(0)
-					if b != nil {
-						bias = b[oc]
-					}
-					yo := y[j*outH*outW : (j+1)*outH*outW]
-					plane(yo, x[ic*inH*inW:(ic+1)*inH*inW], (*[9]float32)(w[oc*9:oc*9+9]), bias, clo, chi)
+					planes(y[j*outV:e*outV], x[ic*inV:(ic+e-j)*inV], w[oc*9:(oc+e-j)*9], bias[oc:oc+e-j], clo, chi)
 					if post != nil {
-						post(yo, oc, j*outH*outW)
+						post(y[j*outV:e*outV], oc, j*outV)
 					}
+					j = e
 				}
 			})
 			return

@@ -9,13 +9,12 @@ import (
 // TestDw3Direct checks the 3x3 depthwise kernels that read the unpadded
 // plane against convRef on every width up to three vectors of output and
 // past them, both strides, every padding the kernels accept up to 2 (also
-// asymmetric) and a clamp that bites.
+// asymmetric), several channels in one call and a clamp that bites.
 func TestDw3Direct(t *testing.T) {
 	if nnDw3Direct == nil {
 		t.Skip("no direct depthwise kernel on this CPU/build")
 	}
 	r := rand.New(rand.NewPCG(31, 32))
-	w := nnRandTensor(r, 9).Float32()
 	for _, stride := range []int{1, 2} {
 		for inW := 1; inW <= 70; inW++ {
 			for _, p := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 1, 1}, {1, 0, 0, 1}, {2, 2, 2, 2}, {0, 2, 1, 0}, {0, 0, 2, 2}, {2, 1, 0, 1}} {
@@ -35,25 +34,33 @@ func TestDw3Direct(t *testing.T) {
 					if plane == nil {
 						t.Fatal("no kernel")
 					}
-					x := nnRandTensor(r, inH*inW).Float32()
-					want := make([]float32, outH*outW)
-					convRef(x, w, []float32{0.25}, want, &g, 1, 1, 1, 1)
-					// a guard value after the plane must survive
-					got := make([]float32, outH*outW+17)
+					// three channels in one call, each with its own
+					// weights and bias
+					const nch = 3
+					inV, outV := inH*inW, outH*outW
+					x := nnRandTensor(r, nch*inV).Float32()
+					w := nnRandTensor(r, nch*9).Float32()
+					bias := []float32{0.25, -0.5, 0.125}
+					// a guard value after the planes must survive
+					got := make([]float32, nch*outV+17)
 					for i := range got {
 						got[i] = 99
 					}
 					const lo, hi = -0.8, 1.1
-					plane(got[:outH*outW], x, (*[9]float32)(w), 0.25, lo, hi)
-					for i, v := range want {
-						v = min(max(v, lo), hi)
-						if d := got[i] - v; d > 1e-5 || d < -1e-5 {
-							t.Fatalf("out %dx%d: y[%d,%d] = %v, want %v", outH, outW, i/outW, i%outW, got[i], v)
+					plane(got[:nch*outV], x, w, bias, lo, hi)
+					for ch := range nch {
+						want := make([]float32, outV)
+						convRef(x[ch*inV:(ch+1)*inV], w[ch*9:(ch+1)*9], bias[ch:ch+1], want, &g, 1, 1, 1, 1)
+						for i, v := range want {
+							v = min(max(v, lo), hi)
+							if d := got[ch*outV+i] - v; d > 1e-5 || d < -1e-5 {
+								t.Fatalf("out %dx%d: channel %d y[%d,%d] = %v, want %v", outH, outW, ch, i/outW, i%outW, got[ch*outV+i], v)
+							}
 						}
 					}
-					for i := outH * outW; i < len(got); i++ {
+					for i := nch * outV; i < len(got); i++ {
 						if got[i] != 99 {
-							t.Fatalf("wrote past the plane at %d", i-outH*outW)
+							t.Fatalf("wrote past the planes at %d", i-nch*outV)
 						}
 					}
 				})

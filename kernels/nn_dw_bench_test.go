@@ -11,7 +11,8 @@ import (
 
 // BenchmarkDepthwiseMobileNetV2 runs every depthwise convolution of
 // torchvision's mobilenet_v2 at 224×224 (fused ReLU6, outputs recycled as
-// the engine does), one thread; -v lists the time per layer shape.
+// the engine does), at 1 and 2 threads; -v lists the time per layer
+// shape.
 func BenchmarkDepthwiseMobileNetV2(b *testing.B) {
 	layers := []struct{ c, hw, s, times int }{
 		{32, 112, 1, 1}, {96, 112, 2, 1}, {144, 56, 1, 1}, {144, 56, 2, 1}, {192, 28, 1, 2}, {192, 28, 2, 1},
@@ -31,25 +32,30 @@ func BenchmarkDepthwiseMobileNetV2(b *testing.B) {
 		ls = append(ls, layer{op, in, l.times, fmt.Sprintf("c=%d %dx%d s%d x%d", l.c, l.hw, l.hw, l.s, l.times)})
 	}
 	var out *tensor.Tensor
-	ctx := &Context{Threads: 1, alloc: func(dt tensor.DType, shape []int, zero bool) *tensor.Tensor {
+	alloc := func(dt tensor.DType, shape []int, zero bool) *tensor.Tensor {
 		if out == nil || out.Len() < tensor.NumElements(shape) {
 			out = tensor.New(dt, tensor.NumElements(shape))
 		}
 		return &tensor.Tensor{DType: dt, Shape: shape, Data: out.Float32()[:tensor.NumElements(shape)]}
-	}}
-	per := make([]time.Duration, len(ls))
-	for b.Loop() {
-		for i, l := range ls {
-			t0 := time.Now()
-			for range l.times {
-				if _, err := l.op.Run(ctx, l.in); err != nil {
-					b.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t=%d", threads), func(b *testing.B) {
+			ctx := &Context{Threads: threads, alloc: alloc}
+			per := make([]time.Duration, len(ls))
+			for b.Loop() {
+				for i, l := range ls {
+					t0 := time.Now()
+					for range l.times {
+						if _, err := l.op.Run(ctx, l.in); err != nil {
+							b.Fatal(err)
+						}
+					}
+					per[i] += time.Since(t0)
 				}
 			}
-			per[i] += time.Since(t0)
-		}
-	}
-	for i, l := range ls {
-		b.Logf("%-22s %7.1f µs", l.name, float64(per[i].Microseconds())/float64(b.N))
+			for i, l := range ls {
+				b.Logf("%-22s %7.1f µs", l.name, float64(per[i].Microseconds())/float64(b.N))
+			}
+		})
 	}
 }

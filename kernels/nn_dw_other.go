@@ -29,5 +29,5 @@ func nnDeinterleave(ev, od, src []float32) {
 var (
 	nnDwPlaneS1  func(dst []float32, outH, outW int, src []float32, pw int, w []float32, kh, kw int, bias, lo, hi float32)
 	nnGatherEven func(d, src []float32)
-	nnDw3Direct  func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32)
+	nnDw3Direct  func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src, w, bias []float32, lo, hi float32)
 )

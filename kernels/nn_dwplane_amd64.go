@@ -47,32 +47,36 @@ type dw3Flat struct {
 	nv    int     // vectors over the whole output plane
 	off   [3]int  // bytes from an output's flat index to kernel row r's first tap
 	masks *uint16 // 10 per vector: taps 3r+kw, then the store
+	in    int     // bytes of an input plane
+	out   int     // bytes of an output plane
 }
 
 //go:noescape
-func dw3s1FlatAVX512(dst, src *float32, args *dw3Flat, w *float32, bias, lo, hi float32)
+func dw3s1FlatAVX512(dst, src *float32, args *dw3Flat, w, bias *float32, nch int, lo, hi float32)
 
 //go:noescape
-func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w, bias *float32, nch int, lo, hi float32)
 
 //go:noescape
-func dw3s2DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+func dw3s2DirectAVX512(dst, src *float32, args *dw3Args, w, bias *float32, nch int, lo, hi float32)
 
 // nnDw3Direct is a 3x3 depthwise convolution at stride 1 or 2, undilated,
 // with padding pt rows above and pl columns left, that reads the unpadded
 // input plane, or nil when the CPU or build has none. It returns nil too
 // for geometries it does not handle.
 //
-// The returned function computes one channel: dst (outH×outW) from src
-// (inH×inW), clamped to [lo, hi]. It may be called concurrently.
-var nnDw3Direct = func() func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+// The returned function computes len(bias) consecutive channels: their
+// planes in dst (outH×outW each) from their planes in src (inH×inW each),
+// nine weights each in w, clamped to [lo, hi]. It may be called
+// concurrently.
+var nnDw3Direct = func() func(outH, outW, inH, inW, stride, pt, pl int) func(dst, src, w, bias []float32, lo, hi float32) {
 	if !cpu.X86.HasAVX512F {
 		return nil
 	}
 	return newDw3Direct
 }()
 
-func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src, w, bias []float32, lo, hi float32) {
 	if outH <= 0 || outW <= 0 || inH <= 0 || inW <= 0 || (stride != 1 && stride != 2) {
 		return nil
 	}
@@ -120,10 +124,15 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []floa
 		kern = dw3s2DirectAVX512
 		args.colOff = 4 * (1 - pl)
 	}
-	return func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
-		_ = dst[outH*outW-1]
-		_ = src[inH*inW-1]
-		kern(&dst[0], &src[0], args, &w[0], bias, lo, hi)
+	return func(dst, src, w, bias []float32, lo, hi float32) {
+		nch := len(bias)
+		if nch == 0 {
+			return
+		}
+		_ = dst[nch*outH*outW-1]
+		_ = src[nch*inH*inW-1]
+		_ = w[nch*9-1]
+		kern(&dst[0], &src[0], args, &w[0], &bias[0], nch, lo, hi)
 	}
 }
 
@@ -131,7 +140,7 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src []floa
 // rows waste little of their last vector and need no per-tap masks.
 const dw3FlatMaxW = 8
 
-func newDw3Flat(outH, w, inH, pt, pl int) func(dst, src []float32, w *[9]float32, bias, lo, hi float32) {
+func newDw3Flat(outH, w, inH, pt, pl int) func(dst, src, wt, bias []float32, lo, hi float32) {
 	total := outH * w
 	nv := (total + 15) / 16
 	masks := make([]uint16, 10*nv)
@@ -152,14 +161,19 @@ func newDw3Flat(outH, w, inH, pt, pl int) func(dst, src []float32, w *[9]float32
 			}
 		}
 	}
-	args := &dw3Flat{nv: nv, masks: &masks[0]}
+	args := &dw3Flat{nv: nv, masks: &masks[0], in: 4 * inH * w, out: 4 * total}
 	for r := range 3 {
 		args.off[r] = 4 * ((r-pt)*w - pl)
 	}
-	return func(dst, src []float32, wt *[9]float32, bias, lo, hi float32) {
-		_ = dst[total-1]
-		_ = src[inH*w-1]
-		dw3s1FlatAVX512(&dst[0], &src[0], args, &wt[0], bias, lo, hi)
+	return func(dst, src, wt, bias []float32, lo, hi float32) {
+		nch := len(bias)
+		if nch == 0 {
+			return
+		}
+		_ = dst[nch*total-1]
+		_ = src[nch*inH*w-1]
+		_ = wt[nch*9-1]
+		dw3s1FlatAVX512(&dst[0], &src[0], args, &wt[0], &bias[0], nch, lo, hi)
 	}
 }
 

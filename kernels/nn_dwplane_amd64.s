@@ -132,32 +132,51 @@ kxdone:
 	CMOVQCS AX, R13 \
 	ADDQ A_COLOFF(R11), R13
 
-// func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+// DW3CHAN loads the next channel's nine weights into Z0-Z8 and its bias
+// into Z9 from the pointers kept in the frame, and advances them.
+#define DW3CHAN \
+	MOVQ wp-16(SP), AX \
+	VBROADCASTSS 0(AX), Z0 \
+	VBROADCASTSS 4(AX), Z1 \
+	VBROADCASTSS 8(AX), Z2 \
+	VBROADCASTSS 12(AX), Z3 \
+	VBROADCASTSS 16(AX), Z4 \
+	VBROADCASTSS 20(AX), Z5 \
+	VBROADCASTSS 24(AX), Z6 \
+	VBROADCASTSS 28(AX), Z7 \
+	VBROADCASTSS 32(AX), Z8 \
+	ADDQ $36, AX \
+	MOVQ AX, wp-16(SP) \
+	MOVQ bp-24(SP), AX \
+	VBROADCASTSS (AX), Z9 \
+	ADDQ $4, AX \
+	MOVQ AX, bp-24(SP)
+
+// func dw3s1DirectAVX512(dst, src *float32, args *dw3Args, w, bias *float32, nch int, lo, hi float32)
 //
 // One channel of a 3x3, stride-1 depthwise convolution read straight from
 // the unpadded input plane: the taps that fall in the padding are masked
 // off (masks: per output vector, one mask per kernel column and one for
 // the store), rows above or below the plane read the zero row. dst[oh][ow]
-// = clamp(bias + Σ w[3r+j]·x[oh-pt+r][ow-pl+j], lo, hi).
-TEXT ·dw3s1DirectAVX512(SB), NOSPLIT, $0-44
+// = clamp(bias + Σ w[3r+j]·x[oh-pt+r][ow-pl+j], lo, hi). It runs over nch
+// consecutive channels (planes, nine weights and a bias each), saving a
+// call per plane on small planes.
+TEXT ·dw3s1DirectAVX512(SB), NOSPLIT, $24-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ args+16(FP), R11
 	MOVQ w+24(FP), AX
-	VBROADCASTSS 0(AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+32(FP), Z9
-	VBROADCASTSS lo+36(FP), Z30
-	VBROADCASTSS hi+40(FP), Z31
+	MOVQ AX, wp-16(SP)
+	MOVQ bias+32(FP), AX
+	MOVQ AX, bp-24(SP)
+	MOVQ nch+40(FP), AX
+	MOVQ AX, n-8(SP)
+	VBROADCASTSS lo+48(FP), Z30
+	VBROADCASTSS hi+52(FP), Z31
 	MOVQ A_INW(R11), R10
 	SHLQ $2, R10
+d1chan:
+	DW3CHAN
 	MOVQ A_PT(R11), R8
 	NEGQ R8
 	MOVQ A_OUTH(R11), R9
@@ -201,6 +220,12 @@ d1vec:
 	LEAQ (DI)(AX*4), DI
 	DECQ R9
 	JNE d1row
+	// next channel: the output rows ran on; the input moves a plane
+	MOVQ A_INH(R11), AX
+	IMULQ R10, AX
+	ADDQ AX, SI
+	DECQ n-8(SP)
+	JNE d1chan
 	VZEROUPPER
 	RET
 
@@ -256,34 +281,31 @@ GLOBL dw3EvenOdd<>(SB), RODATA|NOPTR, $128
 	VFMADD231PS Z14, wb, acc \
 	VFMADD231PS Z16, wc, acc
 
-// func dw3s2DirectAVX512(dst, src *float32, args *dw3Args, w *float32, bias, lo, hi float32)
+// func dw3s2DirectAVX512(dst, src *float32, args *dw3Args, w, bias *float32, nch int, lo, hi float32)
 //
 // The stride-2 version of dw3s1DirectAVX512. Output vector j reads the 32
 // input columns from base = 32j+1-pl (the row pointers are moved by 1-pl):
 // its even lanes are kernel column 1, its odd lanes column 2, and column 0
 // is column 2 one lane later. Masks per output vector: the two loads, the
 // column before the row's first vector (only in vector 0), the store.
-TEXT ·dw3s2DirectAVX512(SB), NOSPLIT, $0-44
+TEXT ·dw3s2DirectAVX512(SB), NOSPLIT, $24-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ args+16(FP), R11
 	MOVQ w+24(FP), AX
-	VBROADCASTSS 0(AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+32(FP), Z9
-	VBROADCASTSS lo+36(FP), Z30
-	VBROADCASTSS hi+40(FP), Z31
+	MOVQ AX, wp-16(SP)
+	MOVQ bias+32(FP), AX
+	MOVQ AX, bp-24(SP)
+	MOVQ nch+40(FP), AX
+	MOVQ AX, n-8(SP)
+	VBROADCASTSS lo+48(FP), Z30
+	VBROADCASTSS hi+52(FP), Z31
 	VMOVUPS dw3EvenOdd<>+0(SB), Z28
 	VMOVUPS dw3EvenOdd<>+64(SB), Z29
 	MOVQ A_INW(R11), R10
 	SHLQ $2, R10
+d2chan:
+	DW3CHAN
 	MOVQ A_PT(R11), R8
 	NEGQ R8
 	MOVQ A_OUTH(R11), R9
@@ -324,10 +346,16 @@ d2vec:
 	LEAQ (DI)(AX*4), DI
 	DECQ R9
 	JNE d2row
+	// next channel: the output rows ran on; the input moves a plane
+	MOVQ A_INH(R11), AX
+	IMULQ R10, AX
+	ADDQ AX, SI
+	DECQ n-8(SP)
+	JNE d2chan
 	VZEROUPPER
 	RET
 
-// func dw3s1FlatAVX512(dst, src *float32, args *dw3Flat, w *float32, bias, lo, hi float32)
+// func dw3s1FlatAVX512(dst, src *float32, args *dw3Flat, w, bias *float32, nch int, lo, hi float32)
 //
 // dw3s1DirectAVX512 for planes whose rows keep their width (inW == outW):
 // every tap then reads the input at a fixed offset from the output's flat
@@ -335,23 +363,20 @@ d2vec:
 // per vector and tap for the taps in the padding (10 masks per vector: 9
 // taps, then the store). On 7- and 14-wide planes this saves most of a
 // vector per row and the setup of every row.
-TEXT ·dw3s1FlatAVX512(SB), NOSPLIT, $0-44
+TEXT ·dw3s1FlatAVX512(SB), NOSPLIT, $24-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ args+16(FP), R11
 	MOVQ w+24(FP), AX
-	VBROADCASTSS 0(AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+32(FP), Z9
-	VBROADCASTSS lo+36(FP), Z30
-	VBROADCASTSS hi+40(FP), Z31
+	MOVQ AX, wp-16(SP)
+	MOVQ bias+32(FP), AX
+	MOVQ AX, bp-24(SP)
+	MOVQ nch+40(FP), R8
+	VBROADCASTSS lo+48(FP), Z30
+	VBROADCASTSS hi+52(FP), Z31
+flatchan:
+	DW3CHAN
+	MOVQ DI, R9
 	MOVQ 8(R11), BX
 	ADDQ SI, BX
 	MOVQ 16(R11), R12
@@ -394,6 +419,12 @@ flatvec:
 	ADDQ $20, R14
 	DECQ CX
 	JNE flatvec
+	// next channel: a plane on in both (the last vector ran past dst's)
+	ADDQ 40(R11), SI
+	MOVQ R9, DI
+	ADDQ 48(R11), DI
+	DECQ R8
+	JNE flatchan
 	VZEROUPPER
 	RET
 
