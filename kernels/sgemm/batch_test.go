@@ -74,3 +74,16 @@ func TestParallel(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParallelForkJoin is the cost of handing a helper half of a
+// trivial loop and waiting for it: what every parallel operator pays.
+func BenchmarkParallelForkJoin(b *testing.B) {
+	var sink [2][16]int64
+	for b.Loop() {
+		Parallel(2, 1, 2, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sink[i][0]++
+			}
+		})
+	}
+}
