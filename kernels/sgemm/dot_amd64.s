@@ -81,10 +81,23 @@ fourtail:
 	VFMADD231PS Z10, Z8, Z3
 
 foursum:
-	DOTSUM(Z0, Y0, X0, 0)
-	DOTSUM(Z1, Y1, X1, 4)
-	DOTSUM(Z2, Y2, X2, 8)
-	DOTSUM(Z3, Y3, X3, 12)
+	// Fold each row's 16 lanes to 8, then pairwise horizontal adds give
+	// the four rows' partial sums in each 128-bit half; the halves added
+	// are the four dot products, stored together.
+	VEXTRACTF64X4 $1, Z0, Y9
+	VADDPS Y9, Y0, Y0
+	VEXTRACTF64X4 $1, Z1, Y9
+	VADDPS Y9, Y1, Y1
+	VEXTRACTF64X4 $1, Z2, Y9
+	VADDPS Y9, Y2, Y2
+	VEXTRACTF64X4 $1, Z3, Y9
+	VADDPS Y9, Y3, Y3
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X9
+	VADDPS X9, X0, X0
+	VMOVUPS X0, (DI)
 	ADDQ $16, DI
 	LEAQ (SI)(R8*4), SI
 	SUBQ $4, R9
