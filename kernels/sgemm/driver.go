@@ -312,7 +312,16 @@ func blockedInPlaceB(kr *kernel, transA bool, m, n, k int, a []float32, lda int,
 					if sub != nil {
 						ks = narrowest(sub, cols)
 					}
-					for ir := 0; ir < mc; ir += kr.mr {
+					ir := 0
+					if full > 0 && kf.column != nil {
+						var rb []float32
+						if t.flags&tileRowBias != 0 {
+							rb = ep.RowBias[row0+ic : row0+ic+full]
+						}
+						kf.column(kc, a[ic*lda+pc:], lda, bj, ldb, c[ic*ldc+jc+jr:], ldc, cols, full, rb, t)
+						ir = full
+					}
+					for ; ir < mc; ir += kr.mr {
 						t.rows = min(kr.mr, mc-ir)
 						if t.flags&tileRowBias != 0 {
 							rb := ep.RowBias[row0+ic+ir : row0+ic+ir+t.rows]

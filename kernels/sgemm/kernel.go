@@ -50,6 +50,12 @@ type epKernel func(kc int, a []float32, lda int, b []float32, ldb int, c []float
 // one column past 48).
 type dotKernel func(kc int, a []float32, lda int, x []float32, out []float32)
 
+// epColumn runs an epKernel with A in place on rows (a multiple of mr) rows
+// of C, one tile after another down a column panel of cols columns. The
+// first rows of rowBias, when not nil, are the tiles' row biases; t holds
+// the rest of the epilogue.
+type epColumn func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, cols, rows int, rowBias []float32, t *tileArgs)
+
 // kernel describes a micro-kernel and its register tile. half, when set,
 // is a kernel with the same mr and nr/2 columns for right-hand edge tiles
 // that fit in it, which saves computing a half-empty tile.
@@ -66,7 +72,11 @@ type kernel struct {
 	// these or the plain ones.
 	directABE, directBE epKernel
 	dot                 dotKernel // nil if the kernel has none
-	half                *kernel
+	// column runs directABE down rows/mr whole tiles of one column panel
+	// (A in place), checking the operands once rather than per tile; nil
+	// if the kernel has none.
+	column epColumn
+	half   *kernel
 	// sub are kernels with the same nr and fewer rows, used in place of a
 	// zero-padded tile when the rows left over at the bottom of C number
 	// exactly their mr.

@@ -136,6 +136,31 @@ func dotRows(kc int, a []float32, lda int, x []float32, out []float32) {
 	dotRowsAVX512(kc, &a[0], lda, &x[0], rows, &out[0])
 }
 
+// asmColumn adapts an AVX-512 in-place-A-and-B kernel with column masks
+// and the epilogue to epColumn.
+func asmColumn(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, t *tileArgs), mr, nr int) epColumn {
+	return func(kc int, a []float32, lda int, b []float32, ldb int, c []float32, ldc, cols, rows int, rowBias []float32, t *tileArgs) {
+		if kc == 0 || cols <= 0 || cols > nr || rows <= 0 || rows%mr != 0 {
+			panic(fmt.Sprintf("sgemm: %dx%d kernel called with kc=%d, %d rows, %d columns", mr, nr, kc, rows, cols))
+		}
+		_ = a[(rows-1)*lda+kc-1]
+		_ = b[(kc-1)*ldb+cols-1]
+		_ = c[(rows-1)*ldc+cols-1]
+		if rowBias != nil {
+			_ = rowBias[rows-1]
+		}
+		mask := uint32(1)<<cols - 1
+		t.mask = [2]uint16{uint16(mask), uint16(mask >> 16)}
+		t.rows = mr
+		for ir := 0; ir < rows; ir += mr {
+			if rowBias != nil {
+				t.rowBias = &rowBias[ir]
+			}
+			f(kc, &a[ir*lda], lda, &b[0], ldb, &c[ir*ldc], ldc, t)
+		}
+	}
+}
+
 // asmDirectB adapts an in-place-B assembly kernel; directA says whether it
 // reads A in place (else A is a packed micro-panel).
 func asmDirectB(f func(kc int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, beta float32), mr, nr int, directA bool) directBKernel {
@@ -172,10 +197,12 @@ var (
 		fn: asm(kernel12x32AVX512, 12, 32), direct: asmDirect(kernel12x32AVX512Direct, 12, 32),
 		directABE: asmEp(kernel12x32AVX512DirectABE, 12, 32, true),
 		directBE:  asmEp(kernel12x32AVX512DirectBE, 12, 32, false),
+		column:    asmColumn(kernel12x32AVX512DirectABE, 12, 32),
 		half: &kernel{name: "avx512-12x16", mr: 12, nr: 16,
 			fn: asm(kernel12x16AVX512, 12, 16), direct: asmDirect(kernel12x16AVX512Direct, 12, 16),
 			directABE: asmEp(kernel12x16AVX512DirectABE, 12, 16, true),
-			directBE:  asmEp(kernel12x16AVX512DirectBE, 12, 16, false)},
+			directBE:  asmEp(kernel12x16AVX512DirectBE, 12, 16, false),
+			column:    asmColumn(kernel12x16AVX512DirectABE, 12, 16)},
 		sub: []*kernel{
 			{name: "avx512-8x32", mr: 8, nr: 32,
 				fn: asm(kernel8x32AVX512, 8, 32), direct: asmDirect(kernel8x32AVX512Direct, 8, 32),
