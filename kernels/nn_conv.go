@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ptq-dev/ptq/graph"
 	"github.com/ptq-dev/ptq/tensor"
@@ -121,6 +122,12 @@ type convOp struct {
 	constW bool
 	// scratch recycles im2col buffers (*[]float32) across runs.
 	scratch sync.Pool
+	// wino caches the Winograd-transformed weight when constW.
+	wino atomic.Pointer[winoWeights]
+	// winoRows recycles the Winograd transforms' row buffers.
+	winoRows sync.Pool
+	// splits recycles the column-split copies of stride-2 inputs.
+	splits sync.Pool
 }
 
 func buildConv(n *graph.Node, opset int) (Op, error) {
@@ -263,6 +270,16 @@ func (o *convOp) getScratch(n int) *[]float32 {
 	return &s
 }
 
+// getSplit is a buffer of n floats from o.splits.
+func (o *convOp) getSplit(n int) *[]float32 {
+	if p, ok := o.splits.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
 // runFast is the float32 convolution. prog, when not nil, is an
 // elementwise chain applied to each block of the output while it is in
 // cache (it replaces o.act).
@@ -312,9 +329,32 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		}
 		return []*tensor.Tensor{y}, nil
 	}
+	if winoFast != nil && winoUsable(&geo, group, c, m) {
+		var post func(d []float32, ch, off int)
+		if prog != nil {
+			post = prog.run
+		}
+		o.convWinograd(ctx, winoFast, xd, o.winoWeightsFor(wd, m, c), bd, yd, &geo, nb, c, m, act, post)
+		return []*tensor.Tensor{y}, nil
+	}
 	inVol, kVol := geo.inVol(), geo.kVol()
 	kk := cg * kVol
 	pointwise := kVol == 1 && geo.s == [3]int{1, 1, 1} && geo.pb == [3]int{} && geo.pe == [3]int{}
+	// 2-D with stride 2 along rows: split every input row into even and
+	// odd columns once (nn_im2col_s2.go)
+	var split []float32
+	var splitPlane int
+	if !pointwise && geo.in[0] == 1 && geo.out[0] == 1 && geo.k[0] == 1 && geo.s[2] == 2 {
+		splitPlane = geo.in[1] * 2 * ((geo.in[2] + 1) / 2)
+		sp := o.getSplit(nb * c * splitPlane)
+		defer o.splits.Put(sp)
+		split = *sp
+		ctx.Parallel(nb*c, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				nnSplitCols(split[i*splitPlane:(i+1)*splitPlane], xd[i*inVol:(i+1)*inVol], geo.in[1], geo.in[2])
+			}
+		})
+	}
 	// The output columns are cut into tiles so the im2col buffer stays
 	// near the L2 size and the tiles give threads independent work.
 	tile := nnConvTile(kk, outVol, geo.out[2])
@@ -331,12 +371,17 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		}
 		bmat, ldb := xs[p0:], inVol
 		if !pointwise {
+			fill := func(lo, hi int) { nnIm2colRows(xs, col, &geo, lo, hi, p0, p1) }
+			if split != nil {
+				sp := split[(n*c+g*cg)*splitPlane : (n*c+(g+1)*cg)*splitPlane]
+				fill = func(lo, hi int) { nnIm2colS2(sp, col, &geo, lo, hi, p0, p1) }
+			}
 			if threads > 1 {
 				// one tile for all threads (late, small layers): share
 				// its im2col too
-				ctx.Parallel(kk, 16, func(lo, hi int) { nnIm2colRows(xs, col, &geo, lo, hi, p0, p1) })
+				ctx.Parallel(kk, 16, fill)
 			} else {
-				nnIm2colTile(xs, col, &geo, cg, p0, p1)
+				fill(0, kk)
 			}
 			bmat, ldb = col, w
 		}

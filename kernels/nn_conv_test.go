@@ -25,6 +25,7 @@ func TestConvFastMatchesReference(t *testing.T) {
 		strides, dil, pads []int
 		autoPad            string
 		act                nnAct
+		atol               float64 // 0: 1e-5
 	}{
 		{x: []int{1, 3, 7, 9}, w: []int{5, 3, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}},
 		{x: []int{2, 4, 8, 5}, w: []int{6, 2, 3, 2}, group: 2, strides: []int{2, 1}, pads: []int{0, 1, 2, 0}},
@@ -77,6 +78,13 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{1, 96, 15, 7}, w: []int{7, 96, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 40, 5, 7, 9}, w: []int{3, 40, 3, 2, 3}, group: 1, strides: []int{2, 1, 2}, pads: []int{1, 0, 1, 1, 1, 2}},
 		{x: []int{1, 130, 9, 5}, w: []int{4, 130, 3, 3}, group: 1, strides: []int{1, 3}, pads: []int{0, 2, 1, 1}},
+		// stride 2 along rows from column-split inputs: groups, batches,
+		// dilation, uneven pads, tiles that split output rows
+		{x: []int{2, 4, 13, 15}, w: []int{6, 2, 3, 3}, group: 2, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 1, 2}},
+		{x: []int{1, 32, 80, 81}, w: []int{8, 32, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
+		// Winograd: 3×3 stride 1 with enough channels
+		// (its rounding scales with the partial sums, not the output)
+		{x: []int{2, 16, 9, 12}, w: []int{16, 16, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 0.5}, atol: 1e-4},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, tc := range cases {
@@ -96,7 +104,11 @@ func TestConvFastMatchesReference(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := nnCompare(got[0], want[0], 1e-5, 1e-5); err != nil {
+					atol := tc.atol
+					if atol == 0 {
+						atol = 1e-5
+					}
+					if err := nnCompare(got[0], want[0], 1e-5, atol); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -130,7 +142,8 @@ func BenchmarkConv(b *testing.B) {
 				x, w, bias := nnRandTensor(r, tc.x...), nnRandTensor(r, tc.w...), nnRandTensor(r, tc.w[0])
 				nd := len(tc.x) - 2
 				win := nnWindow{strides: []int{tc.s, tc.s}[:nd], pads: []int{tc.pd, tc.pd, tc.pd, tc.pd}[:2*nd]}
-				op := &convOp{win: win, group: tc.group}
+				// constW as for a model's initializer: prepared weights are cached
+				op := &convOp{win: win, group: tc.group, constW: true}
 				ctx := &Context{Threads: threads}
 				out, err := op.Run(ctx, []*tensor.Tensor{x, w, bias})
 				if err != nil {

@@ -134,8 +134,9 @@ func maxPoolRun[T nnOrdered](o *poolOp, ctx *Context, x *tensor.Tensor, g *nnGeo
 		ctx.Parallel(planes, 1, func(lo, hi int) {
 			if xf, ok := any(xd).([]float32); ok {
 				yf := any(yd).([]float32)
+				var buf []float32
 				for p := lo; p < hi; p++ {
-					maxPool2DF32(xf[p*inVol:(p+1)*inVol], yf[p*outVol:(p+1)*outVol], g)
+					buf = maxPool2DF32(xf[p*inVol:(p+1)*inVol], yf[p*outVol:(p+1)*outVol], g, buf)
 				}
 				return
 			}
@@ -386,16 +387,15 @@ func maxPool2D[T nnOrdered](x, y []T, g *nnGeom, lowest T) {
 	}
 }
 
-// maxPool2DF32 is maxPool2D for float32 with vector loops: taps along a
-// row with stride 2 (ResNet's stem) are gathered first.
-func maxPool2DF32(x, y []float32, g *nnGeom) {
+// maxPool2DF32 is maxPool2D for float32 with vector loops. buf is
+// scratch, grown as needed and returned for the next plane.
+func maxPool2DF32(x, y []float32, g *nnGeom, buf []float32) []float32 {
+	if g.s[2] == 2 {
+		return maxPool2DF32S2(x, y, g, buf)
+	}
 	lowest := float32(math.Inf(-1))
 	for i := range y {
 		y[i] = lowest
-	}
-	var tmp []float32
-	if g.s[2] == 2 {
-		tmp = make([]float32, g.out[2])
 	}
 	for o1 := range g.out[1] {
 		dst := y[o1*g.out[2] : (o1+1)*g.out[2]]
@@ -412,10 +412,6 @@ func maxPool2DF32(x, y []float32, g *nnGeom) {
 				case lo >= hi:
 				case g.s[2] == 1:
 					nnMax(dst[lo:hi], src[lo+off:hi+off])
-				case g.s[2] == 2 && lo*2+off+2*(hi-lo) <= len(src):
-					t := tmp[:hi-lo]
-					nnGather2(t, src[lo*2+off:lo*2+off+2*(hi-lo)])
-					nnMax(dst[lo:hi], t)
 				default:
 					for o2 := lo; o2 < hi; o2++ {
 						dst[o2] = max(dst[o2], src[o2*g.s[2]+off])
@@ -424,6 +420,63 @@ func maxPool2DF32(x, y []float32, g *nnGeom) {
 			}
 		}
 	}
+	return buf
+}
+
+// maxPool2DF32S2 is maxPool2DF32 for stride 2 along rows (ResNet's stem).
+// Each input row is split once into even and odd columns, where every tap
+// is a contiguous run, and reduced along the row; output rows then take
+// the maximum of the reduced rows their window covers. Gathering each
+// tap's strided run for every output row instead read each input row
+// k1·k2 times over.
+func maxPool2DF32S2(x, y []float32, g *nnGeom, buf []float32) []float32 {
+	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
+	half := (inW + 1) / 2
+	need := 2*half + inH*outW
+	if cap(buf) < need {
+		buf = make([]float32, need)
+	}
+	buf = buf[:need]
+	ev, od, rows := buf[:half], buf[half:2*half], buf[2*half:]
+	lowest := float32(math.Inf(-1))
+	for i1 := range inH {
+		src := x[i1*inW : (i1+1)*inW]
+		nnDeinterleave(ev[:inW/2], od[:inW/2], src)
+		if inW%2 == 1 {
+			ev[inW/2] = src[inW-1]
+		}
+		h := rows[i1*outW : (i1+1)*outW]
+		for i := range h {
+			h[i] = lowest
+		}
+		for k2 := range g.k[2] {
+			off := k2*g.d[2] - g.pb[2]
+			lo, hi := nnValidRange(off, 2, inW, outW)
+			if lo >= hi {
+				continue
+			}
+			// x[2·o2+off] is ev or od at o2+q, off = 2q+r
+			q, r := off>>1, off&1
+			run := ev
+			if r == 1 {
+				run = od
+			}
+			nnMax(h[lo:hi], run[lo+q:hi+q])
+		}
+	}
+	for o1 := range outH {
+		dst := y[o1*outW : (o1+1)*outW]
+		for i := range dst {
+			dst[i] = lowest
+		}
+		for k1 := range g.k[1] {
+			i1 := o1*g.s[1] - g.pb[1] + k1*g.d[1]
+			if i1 >= 0 && i1 < inH {
+				nnMax(dst, rows[i1*outW:(i1+1)*outW])
+			}
+		}
+	}
+	return buf
 }
 
 // sumPool2D adds up each window of one plane, tap by tap.

@@ -19,6 +19,11 @@ func TestMaxPool2DF32MatchesGeneric(t *testing.T) {
 		{[]int{7, 300}, []int{2, 3}, []int{1, 2}, []int{0, 1, 1, 0}},
 		{[]int{5, 19}, []int{3, 2}, []int{2, 1}, []int{1, 0, 0, 1}},
 		{[]int{6, 10}, []int{2, 2}, []int{3, 3}, []int{0, 0, 0, 0}},
+		// stride 2 along rows: reduced rows, odd and even widths, pads
+		// reaching past both ends
+		{[]int{8, 21}, []int{3, 5}, []int{2, 2}, []int{2, 2, 2, 2}},
+		{[]int{9, 16}, []int{2, 2}, []int{1, 2}, []int{0, 0, 0, 0}},
+		{[]int{4, 5}, []int{4, 4}, []int{2, 2}, []int{1, 3, 2, 1}},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -40,7 +45,7 @@ func TestMaxPool2DF32MatchesGeneric(t *testing.T) {
 				}
 			}
 			got, want := make([]float32, g.outVol()), make([]float32, g.outVol())
-			maxPool2DF32(x, got, &g)
+			maxPool2DF32(x, got, &g, nil)
 			maxPool2D(x, want, &g, float32(math.Inf(-1)))
 			for j := range want {
 				if math.Float32bits(got[j]) != math.Float32bits(want[j]) && !(got[j] != got[j] && want[j] != want[j]) {

@@ -1,0 +1,49 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func winoInputAVX512(src *float32, rs, nt int, v *float32, vs int)
+
+//go:noescape
+func winoOutputAVX512(m *float32, ms, steps int, out0, out1 *float32, lastLoad, lastLo, lastHi int, bias, lo, hi float32)
+
+// winoFast is the vector Winograd transforms, or nil where there are none
+// (the convolution then stays on im2col).
+var winoFast = func() *winoFuncs {
+	if !cpu.X86.HasAVX512F {
+		return nil
+	}
+	return &winoFuncs{
+		input: func(rows []float32, rs, nt int, v []float32, vs int) {
+			if nt == 0 {
+				return
+			}
+			_ = rows[3*rs+2*nt+2+winoSlack-1]
+			_ = v[15*vs+nt-1]
+			winoInputAVX512(&rows[0], rs, nt, &v[0], vs)
+		},
+		output: func(m []float32, ms, nt int, out0, out1 []float32, bias, lo, hi float32) {
+			if nt == 0 {
+				return
+			}
+			w := min(len(out0), len(out1), 2*nt)
+			if w < 2*nt-1 {
+				panic("winograd: output rows too short")
+			}
+			_ = m[15*ms+nt-1]
+			steps := (nt + 15) / 16
+			last := nt - 16*(steps-1) // tiles in the last step
+			rem := w - 32*(steps-1)   // outputs in the last step
+			lastLo, lastHi := 0xffff, 0
+			if rem < 16 {
+				lastLo = 1<<rem - 1
+			} else {
+				lastHi = 1<<(rem-16) - 1
+			}
+			winoOutputAVX512(&m[0], ms, steps, &out0[0], &out1[0], 1<<last-1, lastLo, lastHi, bias, lo, hi)
+		},
+	}
+}()
