@@ -1,10 +1,6 @@
 package kernels
 
-import (
-	"unsafe"
-
-	"github.com/ptq-dev/ptq/kernels/sgemm"
-)
+import "unsafe"
 
 // Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray, "Fast
 // Algorithms for Convolutional Neural Networks", 2016) computes each 2×2
@@ -54,12 +50,21 @@ type winoWeights struct {
 	u    []float32
 }
 
+// winoMR is the rows of one packed weight panel (winoGemmAVX512's tile).
+const winoMR = 16
+
+// winoPadM is m rounded up to whole panels.
+func winoPadM(m int) int { return (m + winoMR - 1) / winoMR * winoMR }
+
 // winoTransformWeights computes U_ξ = G g Gᵀ for every (output, input)
 // channel pair of w ([m][c][3][3]), in float64 so the halvings round once.
+// Each U_ξ (m × c) is stored packed for the GEMM: panels of winoMR output
+// channels, each c steps of winoMR values, the rows past m zero.
 func winoTransformWeights(w []float32, m, c int) []float32 {
-	u := make([]float32, 16*m*c)
-	plane := m * c
+	plane := winoPadM(m) * c
+	u := make([]float32, 16*plane)
 	for k := range m {
+		at := k/winoMR*winoMR*c + k%winoMR // (panel, row) within a plane
 		for ch := range c {
 			g := w[(k*c+ch)*9 : (k*c+ch)*9+9]
 			var t [4][3]float64 // G g
@@ -74,7 +79,7 @@ func winoTransformWeights(w []float32, m, c int) []float32 {
 				a0, a1, a2 := t[r][0], t[r][1], t[r][2]
 				v := [4]float64{a0, (a0 + a1 + a2) / 2, (a0 - a1 + a2) / 2, a2}
 				for q := range 4 {
-					u[(r*4+q)*plane+k*c+ch] = float32(v[q])
+					u[(r*4+q)*plane+at+ch*winoMR] = float32(v[q])
 				}
 			}
 		}
@@ -109,6 +114,10 @@ type winoFuncs struct {
 	// clamped to [lo, hi], to out0[2j:2j+2] and out1[2j:2j+2], as much
 	// of them as fits (the rows hold 2·nt or 2·nt-1 values).
 	output func(m []float32, ms, nt int, out0, out1 []float32, bias, lo, hi float32)
+	// gemm sets the winoMR rows of c (row stride ldc) to a·b for one
+	// packed weight panel a (kc steps of winoMR values) and b (kc rows of
+	// n values, row stride ldb).
+	gemm func(kc int, a, b []float32, ldb int, c []float32, ldc, n int)
 }
 
 // winoSlack is how far past 4 rows of 2·nt+2 the vector input transform
@@ -116,7 +125,17 @@ type winoFuncs struct {
 // that may be the last.
 const winoSlack = 64
 
-var winoGo = &winoFuncs{input: winoInputGo, output: winoOutputGo}
+var winoGo = &winoFuncs{input: winoInputGo, output: winoOutputGo, gemm: winoGemmGo}
+
+func winoGemmGo(kc int, a, b []float32, ldb int, c []float32, ldc, n int) {
+	for r := range winoMR {
+		row := c[r*ldc : r*ldc+n]
+		clear(row)
+		for k := range kc {
+			nnAxpy(row, b[k*ldb:k*ldb+n], a[k*winoMR+r])
+		}
+	}
+}
 
 func winoInputGo(rows []float32, rs, nt int, v []float32, vs int) {
 	r0, r1, r2, r3 := rows[:2*nt+2], rows[rs:rs+2*nt+2], rows[2*rs:2*rs+2*nt+2], rows[3*rs:3*rs+2*nt+2]
@@ -176,7 +195,6 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 	blocks := (th + rowsPer - 1) / rowsPer
 	rowsPer = (th + blocks - 1) / blocks
 	lo, hi := act.bounds()
-	threads := nnThreads(ctx)
 	// padded input row stride: the columns of every tile
 	pw := 2*tw + 2
 	outVol := outH * outW
@@ -184,7 +202,8 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 	// floats: the vector output transform may load a whole vector past
 	// the last tile of the last plane.
 	tbMax := rowsPer * tw
-	bufp := o.getScratch(16*c*tbMax + 16*m*tbMax + 16)
+	mp := winoPadM(m)
+	bufp := o.getScratch(16*c*tbMax + 16*mp*tbMax + 16)
 	defer o.scratch.Put(bufp)
 	for n := range nb {
 		xs := x[n*c*inH*inW : (n+1)*c*inH*inW]
@@ -208,7 +227,14 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 					}
 				}
 			})
-			nnSgemmStrided(m, tb, c, u, c, m*c, v, tb, c*tb, mm, tb, m*tb, 16, threads)
+			// M_ξ = U_ξ V_ξ, one packed panel of U at a time
+			panels := mp / winoMR
+			ctx.Parallel(16*panels, 1, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					xi, p := i/panels, i%panels
+					f.gemm(c, u[xi*mp*c+p*winoMR*c:], v[xi*c*tb:], tb, mm[(xi*mp+p*winoMR)*tb:], tb, tb)
+				}
+			})
 			ctx.Parallel(m, 1, func(k0, k1 int) {
 				// where an output row pair has no second row
 				op := o.winoRow(outW)
@@ -226,7 +252,7 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 						if oy+1 < outH {
 							row1 = yc[(oy+1)*outW : (oy+2)*outW]
 						}
-						f.output(mm[k*tb+(t-t0)*tw:], m*tb, tw, yc[oy*outW:(oy+1)*outW], row1, bias, lo, hi)
+						f.output(mm[k*tb+(t-t0)*tw:], mp*tb, tw, yc[oy*outW:(oy+1)*outW], row1, bias, lo, hi)
 					}
 					if post != nil {
 						r0, r1 := 2*t0, min(outH, 2*t1)
@@ -272,8 +298,3 @@ func (o *convOp) winoRow(n int) *[]float32 {
 	return &s
 }
 
-// nnSgemmStrided runs batch products C_i (m×n) = A_i (m×k) · B_i (k×n),
-// row-major, the i-th of each operand at i times its stride.
-func nnSgemmStrided(m, n, k int, a []float32, lda, sa int, b []float32, ldb, sb int, c []float32, ldc, sc, batch, threads int) {
-	sgemm.GemmStrided(false, false, m, n, k, 1, a, lda, sa, b, ldb, sb, 0, c, ldc, sc, batch, threads)
-}

@@ -198,3 +198,29 @@ func TestWinogradWeightCache(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWinogradGemm times one packed panel times the transformed input
+// of one block, at resnet18's shapes (c, tiles): GFLOP/s of the products.
+func BenchmarkWinogradGemm(b *testing.B) {
+	if winoFast == nil {
+		b.Skip("no vector Winograd kernels")
+	}
+	for _, sh := range [][2]int{{64, 224}, {128, 196}, {256, 49}, {512, 16}} {
+		c, n := sh[0], sh[1]
+		b.Run(fmt.Sprintf("c%d_n%d", c, n), func(b *testing.B) {
+			a := make([]float32, c*winoMR)
+			v := make([]float32, c*n)
+			out := make([]float32, winoMR*n)
+			for i := range a {
+				a[i] = float32(i%7) * 0.1
+			}
+			for i := range v {
+				v[i] = float32(i%5) * 0.1
+			}
+			for range b.N {
+				winoFast.gemm(c, a, v, n, out, n, n)
+			}
+			b.ReportMetric(2*float64(winoMR*c*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
