@@ -344,14 +344,23 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 	// odd columns once (nn_im2col_s2.go)
 	var split []float32
 	var splitPlane int
+	poly := !pointwise && nnPolyphaseOK(&geo)
 	if !pointwise && geo.in[0] == 1 && geo.out[0] == 1 && geo.k[0] == 1 && geo.s[2] == 2 {
 		splitPlane = geo.in[1] * 2 * ((geo.in[2] + 1) / 2)
+		if poly {
+			splitPlane = nnPolyphaseLen(&geo)
+		}
 		sp := o.getSplit(nb * c * splitPlane)
 		defer o.splits.Put(sp)
 		split = *sp
 		ctx.Parallel(nb*c, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				nnSplitCols(split[i*splitPlane:(i+1)*splitPlane], xd[i*inVol:(i+1)*inVol], geo.in[1], geo.in[2])
+				d, x := split[i*splitPlane:(i+1)*splitPlane], xd[i*inVol:(i+1)*inVol]
+				if poly {
+					nnPolyphase(d, x, geo.in[1], geo.in[2])
+				} else {
+					nnSplitCols(d, x, geo.in[1], geo.in[2])
+				}
 			}
 		})
 	}
@@ -375,6 +384,9 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 			if split != nil {
 				sp := split[(n*c+g*cg)*splitPlane : (n*c+(g+1)*cg)*splitPlane]
 				fill = func(lo, hi int) { nnIm2colS2(sp, col, &geo, lo, hi, p0, p1) }
+				if poly {
+					fill = func(lo, hi int) { nnIm2colPoly(sp, col, &geo, lo, hi, p0, p1) }
+				}
 			}
 			if threads > 1 {
 				// one tile for all threads (late, small layers): share

@@ -431,6 +431,9 @@ func maxPool2DF32(x, y []float32, g *nnGeom, buf []float32) []float32 {
 // k1·k2 times over.
 func maxPool2DF32S2(x, y []float32, g *nnGeom, buf []float32) []float32 {
 	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
+	if nnMaxH3s2 != nil && g.k == [3]int{1, 3, 3} && g.s[1] == 2 && g.d == [3]int{1, 1, 1} && g.pb == [3]int{0, 1, 1} && inW >= 3 {
+		return maxPool3s2F32(x, y, g, buf)
+	}
 	half := (inW + 1) / 2
 	need := 2*half + inH*outW
 	if cap(buf) < need {
@@ -441,11 +444,11 @@ func maxPool2DF32S2(x, y []float32, g *nnGeom, buf []float32) []float32 {
 	lowest := float32(math.Inf(-1))
 	for i1 := range inH {
 		src := x[i1*inW : (i1+1)*inW]
+		h := rows[i1*outW : (i1+1)*outW]
 		nnDeinterleave(ev[:inW/2], od[:inW/2], src)
 		if inW%2 == 1 {
 			ev[inW/2] = src[inW-1]
 		}
-		h := rows[i1*outW : (i1+1)*outW]
 		for i := range h {
 			h[i] = lowest
 		}
@@ -474,6 +477,40 @@ func maxPool2DF32S2(x, y []float32, g *nnGeom, buf []float32) []float32 {
 			if i1 >= 0 && i1 < inH {
 				nnMax(dst, rows[i1*outW:(i1+1)*outW])
 			}
+		}
+	}
+	return buf
+}
+
+// maxPool3s2F32 is ResNet's 3×3, stride-2, pad-1 MaxPool: each output
+// row takes the maximum of its (up to) three input rows, whole rows at a
+// time, and then of three columns along that row in one vector pass.
+func maxPool3s2F32(x, y []float32, g *nnGeom, buf []float32) []float32 {
+	inH, inW, outH, outW := g.in[1], g.in[2], g.out[1], g.out[2]
+	if cap(buf) < inW {
+		buf = make([]float32, inW)
+	}
+	v := buf[:inW]
+	for o1 := range outH {
+		i0, i1 := max(2*o1-1, 0), min(2*o1+2, inH)
+		h := y[o1*outW : (o1+1)*outW]
+		if i0 >= i1 { // the window lies in the padding
+			for i := range h {
+				h[i] = float32(math.Inf(-1))
+			}
+			continue
+		}
+		copy(v, x[i0*inW:(i0+1)*inW])
+		for i := i0 + 1; i < i1; i++ {
+			nnMax(v, x[i*inW:(i+1)*inW])
+		}
+		h[0] = max(v[0], v[1])
+		for o := nnMaxH3s2(h, v, 1); o < outW; o++ {
+			m := float32(math.Inf(-1))
+			for i := max(2*o-1, 0); i < min(2*o+2, inW); i++ {
+				m = max(m, v[i])
+			}
+			h[o] = m
 		}
 	}
 	return buf

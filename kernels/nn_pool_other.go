@@ -9,3 +9,6 @@ func nnMax(d, s []float32) {
 		d[i] = max(d[i], v)
 	}
 }
+
+// nnMaxH3s2 has no portable vector version.
+var nnMaxH3s2 func(dst, src []float32, o0 int) int
