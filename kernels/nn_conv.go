@@ -128,6 +128,8 @@ type convOp struct {
 	winoRows sync.Pool
 	// splits recycles the column-split copies of stride-2 inputs.
 	splits sync.Pool
+	// packed caches the weight in panels (nn_panel.go) when constW.
+	packed atomic.Pointer[packedWeights]
 }
 
 func buildConv(n *graph.Node, opset int) (Op, error) {
@@ -364,6 +366,13 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 			}
 		})
 	}
+	// Constant weights of im2col convolutions are packed once and stream
+	// through the panel kernel; 1×1 convolutions read their input in
+	// place and stay on sgemm.
+	var pk []float32
+	if o.constW && !pointwise && panelUsable(mg) {
+		pk = o.packedFor(wd, group, mg, kk)
+	}
 	// The output columns are cut into tiles so the im2col buffer stays
 	// near the L2 size and the tiles give threads independent work.
 	tile := nnConvTile(kk, outVol, geo.out[2])
@@ -398,7 +407,11 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 			bmat, ldb = col, w
 		}
 		// bias and activation run in the GEMM's epilogue
-		nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, nil, act)
+		if pk != nil {
+			o.panelConv(ctx, pk[g*panelPadM(mg)*kk:], bmat, ldb, yo, outVol, mg, kk, w, bias, act, threads)
+		} else {
+			nnSgemmFused(false, false, mg, w, kk, 1, wd[g*mg*kk:], kk, bmat, ldb, 0, yo, outVol, threads, bias, nil, act)
+		}
 		if prog == nil {
 			return
 		}

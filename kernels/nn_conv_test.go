@@ -82,6 +82,12 @@ func TestConvFastMatchesReference(t *testing.T) {
 		// dilation, uneven pads, tiles that split output rows
 		{x: []int{2, 4, 13, 15}, w: []int{6, 2, 3, 3}, group: 2, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 1, 2}},
 		{x: []int{1, 32, 80, 81}, w: []int{8, 32, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
+		// packed weight panels (constant weights, 16 or more outputs per
+		// group): a last panel only partly used, a 7×7 stem, groups, 5×5
+		{x: []int{2, 8, 17, 19}, w: []int{30, 8, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
+		{x: []int{1, 3, 40, 40}, w: []int{32, 3, 7, 7}, group: 1, strides: []int{2, 2}, pads: []int{3, 3, 3, 3}},
+		{x: []int{1, 32, 12, 12}, w: []int{32, 16, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
+		{x: []int{1, 16, 10, 10}, w: []int{16, 16, 5, 5}, group: 1, pads: []int{2, 2, 2, 2}, act: nnAct{kind: nnActClip, lo: -0.2, hi: 0.3}},
 		// Winograd: 3×3 stride 1 with enough channels
 		// (its rounding scales with the partial sums, not the output)
 		{x: []int{2, 16, 9, 12}, w: []int{16, 16, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 0.5}, atol: 1e-4},
@@ -92,11 +98,17 @@ func TestConvFastMatchesReference(t *testing.T) {
 			t.Run(fmt.Sprintf("%d/t%d", i, threads), func(t *testing.T) {
 				x, w, b := nnRandTensor(r, tc.x...), nnRandTensor(r, tc.w...), nnRandTensor(r, tc.w[0])
 				win := nnWindow{strides: tc.strides, dilations: tc.dil, pads: tc.pads, autoPad: tc.autoPad}
-				fast := &convOp{win: win, group: tc.group, act: tc.act}
+				// constW: weights may be prepared (packed, transformed) once
+				fast := &convOp{win: win, group: tc.group, act: tc.act, constW: true}
+				plain := &convOp{win: win, group: tc.group, act: tc.act}
 				ref := &convOp{win: win, group: tc.group, act: tc.act, ref: true}
 				ctx := &Context{Threads: threads}
 				for _, bias := range []*tensor.Tensor{b, nil} {
 					got, err := fast.Run(ctx, []*tensor.Tensor{x, w, bias})
+					if err != nil {
+						t.Fatal(err)
+					}
+					gotPlain, err := plain.Run(ctx, []*tensor.Tensor{x, w, bias})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -110,6 +122,9 @@ func TestConvFastMatchesReference(t *testing.T) {
 					}
 					if err := nnCompare(got[0], want[0], 1e-5, atol); err != nil {
 						t.Fatal(err)
+					}
+					if err := nnCompare(gotPlain[0], want[0], 1e-5, atol); err != nil {
+						t.Fatalf("weights not constant: %v", err)
 					}
 				}
 			})

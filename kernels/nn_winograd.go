@@ -50,21 +50,15 @@ type winoWeights struct {
 	u    []float32
 }
 
-// winoMR is the rows of one packed weight panel (winoGemmAVX512's tile).
-const winoMR = 16
-
-// winoPadM is m rounded up to whole panels.
-func winoPadM(m int) int { return (m + winoMR - 1) / winoMR * winoMR }
-
 // winoTransformWeights computes U_ξ = G g Gᵀ for every (output, input)
 // channel pair of w ([m][c][3][3]), in float64 so the halvings round once.
-// Each U_ξ (m × c) is stored packed for the GEMM: panels of winoMR output
-// channels, each c steps of winoMR values, the rows past m zero.
+// Each U_ξ (m × c) is stored packed for the GEMM: panels of panelMR output
+// channels, each c steps of panelMR values, the rows past m zero.
 func winoTransformWeights(w []float32, m, c int) []float32 {
-	plane := winoPadM(m) * c
+	plane := panelPadM(m) * c
 	u := make([]float32, 16*plane)
 	for k := range m {
-		at := k/winoMR*winoMR*c + k%winoMR // (panel, row) within a plane
+		at := k/panelMR*panelMR*c + k%panelMR // (panel, row) within a plane
 		for ch := range c {
 			g := w[(k*c+ch)*9 : (k*c+ch)*9+9]
 			var t [4][3]float64 // G g
@@ -79,7 +73,7 @@ func winoTransformWeights(w []float32, m, c int) []float32 {
 				a0, a1, a2 := t[r][0], t[r][1], t[r][2]
 				v := [4]float64{a0, (a0 + a1 + a2) / 2, (a0 - a1 + a2) / 2, a2}
 				for q := range 4 {
-					u[(r*4+q)*plane+at+ch*winoMR] = float32(v[q])
+					u[(r*4+q)*plane+at+ch*panelMR] = float32(v[q])
 				}
 			}
 		}
@@ -114,10 +108,8 @@ type winoFuncs struct {
 	// clamped to [lo, hi], to out0[2j:2j+2] and out1[2j:2j+2], as much
 	// of them as fits (the rows hold 2·nt or 2·nt-1 values).
 	output func(m []float32, ms, nt int, out0, out1 []float32, bias, lo, hi float32)
-	// gemm sets the winoMR rows of c (row stride ldc) to a·b for one
-	// packed weight panel a (kc steps of winoMR values) and b (kc rows of
-	// n values, row stride ldb).
-	gemm func(kc int, a, b []float32, ldb int, c []float32, ldc, n int)
+	// gemm is the panel kernel (nn_panel.go) the products run on.
+	gemm panelGemmFunc
 }
 
 // winoSlack is how far past 4 rows of 2·nt+2 the vector input transform
@@ -125,17 +117,7 @@ type winoFuncs struct {
 // that may be the last.
 const winoSlack = 64
 
-var winoGo = &winoFuncs{input: winoInputGo, output: winoOutputGo, gemm: winoGemmGo}
-
-func winoGemmGo(kc int, a, b []float32, ldb int, c []float32, ldc, n int) {
-	for r := range winoMR {
-		row := c[r*ldc : r*ldc+n]
-		clear(row)
-		for k := range kc {
-			nnAxpy(row, b[k*ldb:k*ldb+n], a[k*winoMR+r])
-		}
-	}
-}
+var winoGo = &winoFuncs{input: winoInputGo, output: winoOutputGo, gemm: panelGemmGo}
 
 func winoInputGo(rows []float32, rs, nt int, v []float32, vs int) {
 	r0, r1, r2, r3 := rows[:2*nt+2], rows[rs:rs+2*nt+2], rows[2*rs:2*rs+2*nt+2], rows[3*rs:3*rs+2*nt+2]
@@ -202,7 +184,7 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 	// floats: the vector output transform may load a whole vector past
 	// the last tile of the last plane.
 	tbMax := rowsPer * tw
-	mp := winoPadM(m)
+	mp := panelPadM(m)
 	bufp := o.getScratch(16*c*tbMax + 16*mp*tbMax + 16)
 	defer o.scratch.Put(bufp)
 	for n := range nb {
@@ -228,11 +210,11 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 				}
 			})
 			// M_ξ = U_ξ V_ξ, one packed panel of U at a time
-			panels := mp / winoMR
+			panels := mp / panelMR
 			ctx.Parallel(16*panels, 1, func(lo, hi int) {
 				for i := lo; i < hi; i++ {
 					xi, p := i/panels, i%panels
-					f.gemm(c, u[xi*mp*c+p*winoMR*c:], v[xi*c*tb:], tb, mm[(xi*mp+p*winoMR)*tb:], tb, tb)
+					f.gemm(c, u[xi*mp*c+p*panelMR*c:], v[xi*c*tb:], tb, mm[(xi*mp+p*panelMR)*tb:], tb, tb, &noBias, panelLo, panelHi)
 				}
 			})
 			ctx.Parallel(m, 1, func(k0, k1 int) {

@@ -8,15 +8,12 @@ import "golang.org/x/sys/cpu"
 func winoInputAVX512(src *float32, rs, nt int, v *float32, vs int)
 
 //go:noescape
-func winoGemm16AVX512(kc int, a, b *float32, ldb int, c *float32, ldc, n int)
-
-//go:noescape
 func winoOutputAVX512(m *float32, ms, steps int, out0, out1 *float32, lastLoad, lastLo, lastHi int, bias, lo, hi float32)
 
 // winoFast is the vector Winograd transforms, or nil where there are none
 // (the convolution then stays on im2col).
 var winoFast = func() *winoFuncs {
-	if !cpu.X86.HasAVX512F {
+	if !cpu.X86.HasAVX512F || panelGemm == nil {
 		return nil
 	}
 	return &winoFuncs{
@@ -48,19 +45,6 @@ var winoFast = func() *winoFuncs {
 			}
 			winoOutputAVX512(&m[0], ms, steps, &out0[0], &out1[0], 1<<last-1, lastLo, lastHi, bias, lo, hi)
 		},
-		gemm: func(kc int, a, b []float32, ldb int, c []float32, ldc, n int) {
-			if n == 0 || kc == 0 {
-				if n > 0 {
-					for r := range winoMR {
-						clear(c[r*ldc : r*ldc+n])
-					}
-				}
-				return
-			}
-			_ = a[kc*winoMR-1]
-			_ = b[(kc-1)*ldb+n-1]
-			_ = c[(winoMR-1)*ldc+n-1]
-			winoGemm16AVX512(kc, &a[0], &b[0], ldb, &c[0], ldc, n)
-		},
+		gemm: panelGemm,
 	}
 }()

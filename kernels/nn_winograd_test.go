@@ -208,9 +208,9 @@ func BenchmarkWinogradGemm(b *testing.B) {
 	for _, sh := range [][2]int{{64, 224}, {128, 196}, {256, 49}, {512, 16}} {
 		c, n := sh[0], sh[1]
 		b.Run(fmt.Sprintf("c%d_n%d", c, n), func(b *testing.B) {
-			a := make([]float32, c*winoMR)
+			a := make([]float32, c*panelMR)
 			v := make([]float32, c*n)
-			out := make([]float32, winoMR*n)
+			out := make([]float32, panelMR*n)
 			for i := range a {
 				a[i] = float32(i%7) * 0.1
 			}
@@ -218,9 +218,9 @@ func BenchmarkWinogradGemm(b *testing.B) {
 				v[i] = float32(i%5) * 0.1
 			}
 			for range b.N {
-				winoFast.gemm(c, a, v, n, out, n, n)
+				winoFast.gemm(c, a, v, n, out, n, n, &noBias, panelLo, panelHi)
 			}
-			b.ReportMetric(2*float64(winoMR*c*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(2*float64(panelMR*c*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// panelGemm has no vector version on this architecture or build.
+var panelGemm panelGemmFunc
