@@ -331,12 +331,12 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		}
 		return []*tensor.Tensor{y}, nil
 	}
-	if winoFast != nil && winoUsable(&geo, group, c, m) {
+	if f := winoPick(&geo, group, c, m); f != nil {
 		var post func(d []float32, ch, off int)
 		if prog != nil {
 			post = prog.run
 		}
-		o.convWinograd(ctx, winoFast, xd, o.winoWeightsFor(wd, m, c), bd, yd, &geo, nb, c, m, act, post)
+		o.convWinograd(ctx, f, xd, o.winoWeightsFor(wd, m, c, f.tile), bd, yd, &geo, nb, c, m, act, post)
 		return []*tensor.Tensor{y}, nil
 	}
 	inVol, kVol := geo.inVol(), geo.kVol()

@@ -91,6 +91,8 @@ func TestConvFastMatchesReference(t *testing.T) {
 		// Winograd: 3×3 stride 1 with enough channels
 		// (its rounding scales with the partial sums, not the output)
 		{x: []int{2, 16, 9, 12}, w: []int{16, 16, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 0.5}, atol: 1e-4},
+		// F(4×4): enough tiles of 4, a small weight
+		{x: []int{1, 16, 18, 21}, w: []int{16, 16, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}, atol: 5e-4},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, tc := range cases {
