@@ -7,8 +7,8 @@ import (
 )
 
 // TestDw3Direct checks the 3x3 depthwise kernels that read the unpadded
-// plane against convRef on every width up to three vectors of output and
-// past them, both strides, every padding the kernels accept up to 2 (also
+// plane against convRef on every width up to four vectors of output and
+// wider ones, both strides, every padding the kernels accept up to 2 (also
 // asymmetric), several channels in one call and a clamp that bites.
 func TestDw3Direct(t *testing.T) {
 	if nnDw3Direct == nil {
@@ -16,7 +16,7 @@ func TestDw3Direct(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(31, 32))
 	for _, stride := range []int{1, 2} {
-		for inW := 1; inW <= 70; inW++ {
+		for _, inW := range dw3TestWidths() {
 			for _, p := range [][4]int{{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 0, 1, 1}, {1, 0, 0, 1}, {2, 2, 2, 2}, {0, 2, 1, 0}, {0, 0, 2, 2}, {2, 1, 0, 1}} {
 				inH := 1 + (inW*7)%6
 				t.Run(fmt.Sprintf("s%d/w%d/p%v", stride, inW, p), func(t *testing.T) {
@@ -67,6 +67,16 @@ func TestDw3Direct(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dw3TestWidths are 1 to 70 and wider rows whose unrolled loop runs whole
+// groups of three vectors and then a remainder.
+func dw3TestWidths() []int {
+	var ws []int
+	for w := 1; w <= 70; w++ {
+		ws = append(ws, w)
+	}
+	return append(ws, 97, 112, 113, 127, 130, 160, 224)
 }
 
 // TestGather2 checks the stride-2 gather on every length up to three

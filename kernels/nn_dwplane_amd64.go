@@ -35,10 +35,13 @@ var nnDwPlaneS1 = func() func(dst []float32, outH, outW int, src []float32, pw i
 type dw3Args struct {
 	outH, outW, inH, inW int
 	pt                   int     // rows of padding above the plane
-	colOff               int     // bytes added to each row pointer: -4·pl at stride 1, 4·(1-pl) at stride 2
+	colOff               int     // bytes added to each row pointer: 4·(1-pl)
 	nv                   int     // vectors per output row
 	masks                *uint16 // 4 per output vector, see the kernels
 	zero                 *float32
+	// Stride 1: the leading vectors of a row whose next vector lies inside
+	// it, which load it unmasked.
+	nfull int
 }
 
 // dw3Flat describes a stride-1 3x3 depthwise plane whose rows keep their
@@ -87,9 +90,10 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src, w, bi
 		return newDw3Flat(outH, outW, inH, pt, pl)
 	}
 	nv := (outW + 15) / 16
-	masks := make([]uint16, 4*nv)
+	// one vector more for the stride-1 kernel's look-ahead
+	masks := make([]uint16, 4*(nv+1))
 	in := func(c int) bool { return c >= 0 && c < inW }
-	for j := range nv {
+	for j := range nv + 1 {
 		ow0 := 16 * j
 		m := masks[4*j : 4*j+4]
 		for l := range 16 {
@@ -98,10 +102,13 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src, w, bi
 				m[3] |= bit
 			}
 			if stride == 1 {
-				for kw := range 3 {
-					if in(ow0 + l + kw - pl) {
-						m[kw] |= bit
-					}
+				// the centre tap's column, and the one before the first
+				c := ow0 + 1 - pl
+				if in(c + l) {
+					m[0] |= bit
+				}
+				if j == 0 && l == 15 && in(c-1) {
+					m[1] |= bit
 				}
 				continue
 			}
@@ -119,7 +126,10 @@ func newDw3Direct(outH, outW, inH, inW, stride, pt, pl int) func(dst, src, w, bi
 	}
 	args := &dw3Args{outH: outH, outW: outW, inH: inH, inW: inW, pt: pt, nv: nv, masks: &masks[0], zero: &make([]float32, inW)[0]}
 	kern := dw3s1DirectAVX512
-	args.colOff = -4 * pl
+	args.colOff = 4 * (1 - pl)
+	for args.nfull < nv && 16*(args.nfull+1)+1-pl >= 0 && 16*(args.nfull+2)+1-pl <= inW {
+		args.nfull++
+	}
 	if stride == 2 {
 		kern = dw3s2DirectAVX512
 		args.colOff = 4 * (1 - pl)
