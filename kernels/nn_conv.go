@@ -130,6 +130,8 @@ type convOp struct {
 	splits sync.Pool
 	// packed caches the weight in panels (nn_panel.go) when constW.
 	packed atomic.Pointer[packedWeights]
+	// implicit caches the implicit-GEMM plane layout (nn_conv_implicit.go).
+	implicit atomic.Pointer[implicitCache]
 }
 
 func buildConv(n *graph.Node, opset int) (Op, error) {
@@ -342,6 +344,10 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 	inVol, kVol := geo.inVol(), geo.kVol()
 	kk := cg * kVol
 	pointwise := kVol == 1 && geo.s == [3]int{1, 1, 1} && geo.pb == [3]int{} && geo.pe == [3]int{}
+	if group == 1 && !pointwise && o.constW && panelGemmInd != nil && panelUsable(m) && nnImplicitOK(&geo) {
+		o.convImplicit(ctx, o.implicitFor(&geo, c), xd, o.packedFor(wd, 1, m, kk), bd, yd, &geo, nb, c, m, act, prog)
+		return []*tensor.Tensor{y}, nil
+	}
 	// 2-D with stride 2 along rows: split every input row into even and
 	// odd columns once (nn_im2col_s2.go)
 	var split []float32

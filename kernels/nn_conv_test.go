@@ -88,6 +88,10 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{1, 3, 40, 40}, w: []int{32, 3, 7, 7}, group: 1, strides: []int{2, 2}, pads: []int{3, 3, 3, 3}},
 		{x: []int{1, 32, 12, 12}, w: []int{32, 16, 3, 3}, group: 2, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 16, 10, 10}, w: []int{16, 16, 5, 5}, group: 1, pads: []int{2, 2, 2, 2}, act: nnAct{kind: nnActClip, lo: -0.2, hi: 0.3}},
+		// implicit GEMM over many tiles of output rows, uneven pads,
+		// dilation at stride 2
+		{x: []int{1, 2, 200, 300}, w: []int{16, 2, 3, 3}, group: 1, pads: []int{1, 0, 2, 1}},
+		{x: []int{2, 3, 23, 26}, w: []int{17, 3, 3, 3}, group: 1, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 0, 2}},
 		// Winograd: 3×3 stride 1 with enough channels
 		// (its rounding scales with the partial sums, not the output)
 		{x: []int{2, 16, 9, 12}, w: []int{16, 16, 3, 3}, group: 1, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActClip, lo: 0, hi: 0.5}, atol: 1e-4},

@@ -51,6 +51,27 @@ func panelGemmGo(kc int, a, b []float32, ldb int, c []float32, ldc, n int, bias 
 	}
 }
 
+// panelGemmIndFunc is panelGemmFunc with B's row k at b[offs[k]:], where
+// 0 <= offs[k] <= maxOff for every k < kc and b holds maxOff+n values.
+type panelGemmIndFunc func(kc int, a []float32, offs []int, maxOff int, b []float32, c []float32, ldc, n int, bias *[panelMR]float32, lo, hi float32)
+
+// panelGemmIndGo defines what the vector indirect kernel computes.
+func panelGemmIndGo(kc int, a []float32, offs []int, maxOff int, b []float32, c []float32, ldc, n int, bias *[panelMR]float32, lo, hi float32) {
+	_ = b[maxOff+n-1]
+	for r := range panelMR {
+		row := c[r*ldc : r*ldc+n]
+		for j := range row {
+			row[j] = bias[r]
+		}
+		for k := range kc {
+			nnAxpy(row, b[offs[k]:offs[k]+n], a[k*panelMR+r])
+		}
+		for j, v := range row {
+			row[j] = min(max(v, lo), hi)
+		}
+	}
+}
+
 // noBias and the infinite bounds turn the epilogue off.
 var (
 	noBias           [panelMR]float32
