@@ -383,6 +383,13 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 	// near the L2 size and the tiles give threads independent work.
 	tile := nnConvTile(kk, outVol, geo.out[2])
 	tiles := (outVol + tile - 1) / tile
+	if threads := nnThreads(ctx); pointwise && threads > 1 && nb*group*tiles >= 2*threads {
+		// as many tiles per thread: 12544 columns in tiles of 4032 left
+		// one of two threads 8064 columns and the other 4480
+		tiles = (tiles + threads - 1) / threads * threads
+		tile = ((outVol+tiles-1)/tiles + 15) &^ 15
+		tiles = (outVol + tile - 1) / tile
+	}
 	// one (image, group, tile): Y[mg × tile] = W_g (mg × kk) · col (kk × tile) + bias
 	one := func(n, g, t int, col []float32, threads int) {
 		p0, p1 := t*tile, min((t+1)*tile, outVol)
