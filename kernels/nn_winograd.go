@@ -285,6 +285,7 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 	rowsPer := max(1, min(th, winoBudget/(pts*4*c*tw)))
 	blocks := (th + rowsPer - 1) / rowsPer
 	rowsPer = (th + blocks - 1) / blocks
+	blocks = (th + rowsPer - 1) / rowsPer
 	lo, hi := act.bounds()
 	// padded input row stride: the columns of every tile
 	pw := T*tw + 2
@@ -294,65 +295,87 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 	// the last tile of the last plane.
 	tbMax := rowsPer * tw
 	mp := panelPadM(m)
-	bufp := o.getScratch(pts*c*tbMax + pts*mp*tbMax + 16)
-	defer o.scratch.Put(bufp)
-	for n := range nb {
+	bufLen := pts*c*tbMax + pts*mp*tbMax + 16
+	// block computes tile rows [t0, t1) of image n with buf as its
+	// transformed input and products; par shares each step among threads
+	// (or runs it whole).
+	block := func(n, t0, t1 int, buf []float32, par func(n, grain int, fn func(lo, hi int))) {
 		xs := x[n*c*inH*inW : (n+1)*c*inH*inW]
 		ys := y[n*m*outVol : (n+1)*m*outVol]
-		for t0 := 0; t0 < th; t0 += rowsPer {
-			t1 := min(th, t0+rowsPer)
-			tb := (t1 - t0) * tw
-			v, mm := (*bufp)[:pts*c*tb], (*bufp)[pts*c*tbMax:]
-			ctx.Parallel(c, 1, func(c0, c1 int) {
-				// the block's input rows, zero-padded, in one buffer: each
-				// input row is copied once, not once per tile row using it
-				nr := T*(t1-t0) + 2
-				rp := o.winoRow(nr*pw + winoSlack)
-				defer o.winoRows.Put(rp)
-				rows := *rp
-				for ch := c0; ch < c1; ch++ {
-					plane := xs[ch*inH*inW : (ch+1)*inH*inW]
-					winoPadRows(rows, pw, plane, inH, inW, T*t0-padT, nr, padL)
-					for t := t0; t < t1; t++ {
-						f.input(rows[T*(t-t0)*pw:], pw, tw, v[ch*tb+(t-t0)*tw:], c*tb)
-					}
+		tb := (t1 - t0) * tw
+		v, mm := buf[:pts*c*tb], buf[pts*c*tbMax:]
+		par(c, 1, func(c0, c1 int) {
+			// the block's input rows, zero-padded, in one buffer: each
+			// input row is copied once, not once per tile row using it
+			nr := T*(t1-t0) + 2
+			rp := o.winoRow(nr*pw + winoSlack)
+			defer o.winoRows.Put(rp)
+			rows := *rp
+			for ch := c0; ch < c1; ch++ {
+				plane := xs[ch*inH*inW : (ch+1)*inH*inW]
+				winoPadRows(rows, pw, plane, inH, inW, T*t0-padT, nr, padL)
+				for t := t0; t < t1; t++ {
+					f.input(rows[T*(t-t0)*pw:], pw, tw, v[ch*tb+(t-t0)*tw:], c*tb)
 				}
-			})
-			// M_ξ = U_ξ V_ξ, one packed panel of U at a time
-			panels := mp / panelMR
-			ctx.Parallel(pts*panels, 1, func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					xi, p := i/panels, i%panels
-					f.gemm(c, u[xi*mp*c+p*panelMR*c:], v[xi*c*tb:], tb, mm[(xi*mp+p*panelMR)*tb:], tb, tb, &noBias, panelLo, panelHi)
+			}
+		})
+		// M_ξ = U_ξ V_ξ, one packed panel of U at a time
+		panels := mp / panelMR
+		par(pts*panels, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				xi, p := i/panels, i%panels
+				f.gemm(c, u[xi*mp*c+p*panelMR*c:], v[xi*c*tb:], tb, mm[(xi*mp+p*panelMR)*tb:], tb, tb, &noBias, panelLo, panelHi)
+			}
+		})
+		par(m, 1, func(k0, k1 int) {
+			// where a tile row has fewer output rows than the tile
+			op := o.winoRow(outW)
+			defer o.winoRows.Put(op)
+			spare := *op
+			for k := k0; k < k1; k++ {
+				bias := float32(0)
+				if b != nil {
+					bias = b[k]
 				}
-			})
-			ctx.Parallel(m, 1, func(k0, k1 int) {
-				// where a tile row has fewer output rows than the tile
-				op := o.winoRow(outW)
-				defer o.winoRows.Put(op)
-				spare := *op
-				for k := k0; k < k1; k++ {
-					bias := float32(0)
-					if b != nil {
-						bias = b[k]
-					}
-					yc := ys[k*outVol : (k+1)*outVol]
-					for t := t0; t < t1; t++ {
-						var rows [4][]float32
-						for r := range T {
-							rows[r] = spare
-							if oy := T*t + r; oy < outH {
-								rows[r] = yc[oy*outW : (oy+1)*outW]
-							}
+				yc := ys[k*outVol : (k+1)*outVol]
+				for t := t0; t < t1; t++ {
+					var rows [4][]float32
+					for r := range T {
+						rows[r] = spare
+						if oy := T*t + r; oy < outH {
+							rows[r] = yc[oy*outW : (oy+1)*outW]
 						}
-						f.output(mm[k*tb+(t-t0)*tw:], mp*tb, tw, &rows, bias, lo, hi)
 					}
-					if post != nil {
-						r0, r1 := T*t0, min(outH, T*t1)
-						post(yc[r0*outW:r1*outW], k, (n*m+k)*outVol+r0*outW)
-					}
+					f.output(mm[k*tb+(t-t0)*tw:], mp*tb, tw, &rows, bias, lo, hi)
 				}
-			})
+				if post != nil {
+					r0, r1 := T*t0, min(outH, T*t1)
+					post(yc[r0*outW:r1*outW], k, (n*m+k)*outVol+r0*outW)
+				}
+			}
+		})
+	}
+	threads := nnThreads(ctx)
+	jobs := nb * blocks
+	if threads > 1 && (jobs >= 2*threads || jobs%threads == 0) {
+		// Whole blocks per thread: each keeps its transformed input and
+		// products in its own core's L2 and needs no step-by-step sync.
+		serial := func(n, _ int, fn func(lo, hi int)) { fn(0, n) }
+		ctx.Parallel(jobs, 1, func(j0, j1 int) {
+			bp := o.getScratch(bufLen)
+			defer o.scratch.Put(bp)
+			for j := j0; j < j1; j++ {
+				t0 := (j % blocks) * rowsPer
+				block(j/blocks, t0, min(th, t0+rowsPer), *bp, serial)
+			}
+		})
+		return
+	}
+	bufp := o.getScratch(bufLen)
+	defer o.scratch.Put(bufp)
+	for n := range nb {
+		for t0 := 0; t0 < th; t0 += rowsPer {
+			block(n, t0, min(th, t0+rowsPer), *bufp, ctx.Parallel)
 		}
 	}
 }
@@ -390,4 +413,3 @@ func (o *convOp) winoRow(n int) *[]float32 {
 	s := make([]float32, n)
 	return &s
 }
-
