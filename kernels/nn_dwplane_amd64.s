@@ -484,15 +484,23 @@ flatvec:
 
 // func gatherEvenAVX512(d, src *float32, n int)
 //
-// d[i] = src[2i] for i < n: two vectors in, their even lanes out. The last
-// n%16 outputs are masked, reading no more than src[2n-2].
+// d[i] = src[2i] for i < n (n >= 1): two vectors in, their even lanes
+// out. The last 1 to 16 outputs are masked, reading no more than src[2n-2].
 TEXT ·gatherEvenAVX512(SB), NOSPLIT, $0-24
 	MOVQ d+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), R8
 	VMOVUPS dw3EvenOdd<>+0(SB), Z28
+	// Whole vectors read 32 values for 16 outputs, one past the last
+	// needed (2n-2): they stop short of the last output, which the masked
+	// tail (1 to 16 outputs) then does.
 	MOVQ R8, DX
+	DECQ DX
 	SHRQ $4, DX
+	MOVQ DX, AX
+	SHLQ $4, AX
+	SUBQ AX, R8
+	TESTQ DX, DX
 	JEQ getail
 
 gevec:
@@ -506,8 +514,6 @@ gevec:
 	JNE gevec
 
 getail:
-	ANDQ $15, R8
-	JEQ gedone
 	LEAQ -1(R8)(R8*1), CX
 	MOVL $1, AX
 	SHLL CX, AX
