@@ -159,12 +159,7 @@ func (o *convOp) convImplicit(ctx *Context, ig *implicitGeom, x, pk, b, y []floa
 		tmp := *tp
 		img := planes[n*ig.imgLen+a*ig.phW : (n+1)*ig.imgLen]
 		for p := p0; p < p1; p++ {
-			r0 := p * panelMR
-			rows := min(panelMR, m-r0)
-			var bv [panelMR]float32
-			if b != nil {
-				copy(bv[:], b[r0:r0+rows])
-			}
+			r0, rows, bv := panelRows(p, m, b)
 			panelGemmInd(kk, pk[p*panelMR*kk:], ig.offs, ig.maxOff, img, tmp, w, w, &bv, lo, hi)
 			for r := range rows {
 				k := r0 + r

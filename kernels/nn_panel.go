@@ -109,6 +109,17 @@ func (o *convOp) packedFor(w []float32, group, mg, kk int) []float32 {
 	return data
 }
 
+// panelRows is panel p's first row, its number of rows (fewer than
+// panelMR past m) and their bias (zero past m, or for none).
+func panelRows(p, m int, bias []float32) (r0, rows int, bv [panelMR]float32) {
+	r0 = p * panelMR
+	rows = min(panelMR, m-r0)
+	if bias != nil {
+		copy(bv[:], bias[r0:r0+rows])
+	}
+	return r0, rows, bv
+}
+
 // panelConv sets y (mg rows of w outputs, row stride ldy) to the packed
 // weights pk times b (kk rows of w, row stride ldb) plus bias (nil for
 // none), clamped to act's bounds. A last panel with rows past mg goes
@@ -118,12 +129,7 @@ func (o *convOp) panelConv(ctx *Context, pk, b []float32, ldb int, y []float32, 
 	panels := panelPadM(mg) / panelMR
 	run := func(p0, p1 int) {
 		for p := p0; p < p1; p++ {
-			r0 := p * panelMR
-			rows := min(panelMR, mg-r0)
-			var bv [panelMR]float32
-			if bias != nil {
-				copy(bv[:], bias[r0:r0+rows])
-			}
+			r0, rows, bv := panelRows(p, mg, bias)
 			a := pk[p*panelMR*kk:]
 			if rows == panelMR {
 				panelGemm(kk, a, b, ldb, y[r0*ldy:], ldy, w, &bv, lo, hi)
