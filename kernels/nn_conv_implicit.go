@@ -158,9 +158,10 @@ func (o *convOp) convImplicit(ctx *Context, ig *implicitGeom, x, pk, b, y []floa
 		defer o.winoRows.Put(tp)
 		tmp := *tp
 		img := planes[n*ig.imgLen+a*ig.phW : (n+1)*ig.imgLen]
+		bv := new([panelMR]float32)
 		for p := p0; p < p1; p++ {
-			r0, rows, bv := panelRows(p, m, b)
-			panelGemmInd(kk, pk[p*panelMR*kk:], ig.offs, ig.maxOff, img, tmp, w, w, &bv, lo, hi)
+			r0, rows := panelRows(p, m, b, bv)
+			panelGemmInd(kk, pk[p*panelMR*kk:], ig.offs, ig.maxOff, img, tmp, w, w, bv, lo, hi)
 			for r := range rows {
 				k := r0 + r
 				yk := y[(n*m+k)*outVol : (n*m+k+1)*outVol]

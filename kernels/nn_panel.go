@@ -109,15 +109,18 @@ func (o *convOp) packedFor(w []float32, group, mg, kk int) []float32 {
 	return data
 }
 
-// panelRows is panel p's first row, its number of rows (fewer than
-// panelMR past m) and their bias (zero past m, or for none).
-func panelRows(p, m int, bias []float32) (r0, rows int, bv [panelMR]float32) {
+// panelRows is panel p's first row and its number of rows (fewer than
+// panelMR past m), and sets bv to their bias (zero past m, or for none).
+// bv is the caller's, reused across panels: passed to a kernel through a
+// function value, a fresh one would be allocated every call.
+func panelRows(p, m int, bias []float32, bv *[panelMR]float32) (r0, rows int) {
 	r0 = p * panelMR
 	rows = min(panelMR, m-r0)
+	*bv = [panelMR]float32{}
 	if bias != nil {
 		copy(bv[:], bias[r0:r0+rows])
 	}
-	return r0, rows, bv
+	return r0, rows
 }
 
 // panelConv sets y (mg rows of w outputs, row stride ldy) to the packed
@@ -128,15 +131,16 @@ func (o *convOp) panelConv(ctx *Context, pk, b []float32, ldb int, y []float32, 
 	lo, hi := act.bounds()
 	panels := panelPadM(mg) / panelMR
 	run := func(p0, p1 int) {
+		bv := new([panelMR]float32)
 		for p := p0; p < p1; p++ {
-			r0, rows, bv := panelRows(p, mg, bias)
+			r0, rows := panelRows(p, mg, bias, bv)
 			a := pk[p*panelMR*kk:]
 			if rows == panelMR {
-				panelGemm(kk, a, b, ldb, y[r0*ldy:], ldy, w, &bv, lo, hi)
+				panelGemm(kk, a, b, ldb, y[r0*ldy:], ldy, w, bv, lo, hi)
 				continue
 			}
 			tp := o.winoRow(panelMR * w)
-			panelGemm(kk, a, b, ldb, *tp, w, w, &bv, lo, hi)
+			panelGemm(kk, a, b, ldb, *tp, w, w, bv, lo, hi)
 			for r := range rows {
 				copy(y[(r0+r)*ldy:(r0+r)*ldy+w], (*tp)[r*w:(r+1)*w])
 			}

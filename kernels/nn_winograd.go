@@ -332,6 +332,9 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 			op := o.winoRow(outW)
 			defer o.winoRows.Put(op)
 			spare := *op
+			// one per worker: handed to f.output, a function value, a
+			// local array would be allocated at every call
+			rows := new([4][]float32)
 			for k := k0; k < k1; k++ {
 				bias := float32(0)
 				if b != nil {
@@ -339,14 +342,13 @@ func (o *convOp) convWinograd(ctx *Context, f *winoFuncs, x, u, b, y []float32, 
 				}
 				yc := ys[k*outVol : (k+1)*outVol]
 				for t := t0; t < t1; t++ {
-					var rows [4][]float32
 					for r := range T {
 						rows[r] = spare
 						if oy := T*t + r; oy < outH {
 							rows[r] = yc[oy*outW : (oy+1)*outW]
 						}
 					}
-					f.output(mm[k*tb+(t-t0)*tw:], mp*tb, tw, &rows, bias, lo, hi)
+					f.output(mm[k*tb+(t-t0)*tw:], mp*tb, tw, rows, bias, lo, hi)
 				}
 				if post != nil {
 					r0, r1 := T*t0, min(outH, T*t1)
