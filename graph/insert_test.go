@@ -181,6 +181,14 @@ func TestFromProtoErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
 		}
 	}
+	// Two attributes of one name (found by FuzzLoadBytes: two If branches
+	// with their names dropped) cannot round-trip.
+	mp := build(t, []string{"Relu(x)->y"}, []string{"y"}, nil)
+	n := mp.GetGraph().GetNode()[0]
+	n.Attribute = []*onnx.AttributeProto{{Name: proto.String("alpha"), Type: onnx.AttributeProto_FLOAT.Enum(), F: proto.Float32(1)}, {Name: proto.String("alpha"), Type: onnx.AttributeProto_FLOAT.Enum(), F: proto.Float32(2)}}
+	if _, err := graph.FromProto(mp); err == nil || !strings.Contains(err.Error(), `two attributes named "alpha"`) {
+		t.Errorf("duplicate attributes: error %v", err)
+	}
 }
 
 // TestTopoSortStable: a sorted graph keeps its order; an unsorted one is

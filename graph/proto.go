@@ -102,6 +102,16 @@ func fromGraph(gp *onnx.GraphProto, parent *Graph, ns *namespace) (*Graph, error
 		if n.Name != "" {
 			ns.used[n.Name] = true
 		}
+		// Attributes are looked up by name (and subgraphs kept by it), so
+		// two of one name could not survive a round trip; ONNX's checker
+		// rejects them too.
+		for i, a := range n.Attrs {
+			for _, b := range n.Attrs[:i] {
+				if a.GetName() == b.GetName() {
+					return nil, fmt.Errorf("graph %q: node %s has two attributes named %q", g.Name, n, a.GetName())
+				}
+			}
+		}
 		for _, out := range np.GetOutput() {
 			if out == "" {
 				n.Outputs = append(n.Outputs, nil)
