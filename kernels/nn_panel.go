@@ -35,20 +35,14 @@ func nnPackPanels(a []float32, m, k, lda int) []float32 {
 // n, row stride ldb).
 type panelGemmFunc func(kc int, a, b []float32, ldb int, c []float32, ldc, n int, bias *[panelMR]float32, lo, hi float32)
 
-// panelGemmGo defines what the vector kernel computes.
+// panelGemmGo defines what the vector kernel computes: panelGemmIndGo
+// with B's rows ldb apart.
 func panelGemmGo(kc int, a, b []float32, ldb int, c []float32, ldc, n int, bias *[panelMR]float32, lo, hi float32) {
-	for r := range panelMR {
-		row := c[r*ldc : r*ldc+n]
-		for j := range row {
-			row[j] = bias[r]
-		}
-		for k := range kc {
-			nnAxpy(row, b[k*ldb:k*ldb+n], a[k*panelMR+r])
-		}
-		for j, v := range row {
-			row[j] = min(max(v, lo), hi)
-		}
+	offs := make([]int, kc)
+	for k := range offs {
+		offs[k] = k * ldb
 	}
+	panelGemmIndGo(kc, a, offs, max(kc-1, 0)*ldb, b, c, ldc, n, bias, lo, hi)
 }
 
 // panelGemmIndFunc is panelGemmFunc with B's row k at b[offs[k]:], where
@@ -57,7 +51,9 @@ type panelGemmIndFunc func(kc int, a []float32, offs []int, maxOff int, b []floa
 
 // panelGemmIndGo defines what the vector indirect kernel computes.
 func panelGemmIndGo(kc int, a []float32, offs []int, maxOff int, b []float32, c []float32, ldc, n int, bias *[panelMR]float32, lo, hi float32) {
-	_ = b[maxOff+n-1]
+	if kc > 0 && n > 0 {
+		_ = b[maxOff+n-1]
+	}
 	for r := range panelMR {
 		row := c[r*ldc : r*ldc+n]
 		for j := range row {
