@@ -54,6 +54,7 @@ func BenchmarkPool(b *testing.B) {
 	x := nnRandTensor(r, 1, 64, 112, 112)
 	ops := map[string]Op{
 		"resnet_maxpool_3x3s2": &poolOp{kind: "MaxPool", win: nnWindow{kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}}},
+		"vgg_maxpool_2x2s2":    &poolOp{kind: "MaxPool", win: nnWindow{kernel: []int{2, 2}, strides: []int{2, 2}}},
 		"avgpool_3x3s2":        &poolOp{kind: "AveragePool", win: nnWindow{kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}}},
 		"globalavg":            &globalPoolOp{kind: "GlobalAveragePool"},
 	}
