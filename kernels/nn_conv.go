@@ -126,7 +126,7 @@ type convOp struct {
 	wino atomic.Pointer[winoWeights]
 	// winoRows recycles the Winograd transforms' row buffers.
 	winoRows sync.Pool
-	// splits recycles the implicit GEMM's phase planes.
+	// splits recycles the column-split copies of stride-2 inputs.
 	splits sync.Pool
 	// packed caches the weight in panels (nn_panel.go) when constW.
 	packed atomic.Pointer[packedWeights]
@@ -348,6 +348,30 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		o.convImplicit(ctx, o.implicitFor(&geo, c), xd, o.packedFor(wd, 1, m, kk), bd, yd, &geo, nb, c, m, act, prog)
 		return []*tensor.Tensor{y}, nil
 	}
+	// 2-D with stride 2 along rows: split every input row into even and
+	// odd columns once (nn_im2col_s2.go)
+	var split []float32
+	var splitPlane int
+	poly := !pointwise && nnPolyphaseOK(&geo)
+	if !pointwise && geo.in[0] == 1 && geo.out[0] == 1 && geo.k[0] == 1 && geo.s[2] == 2 {
+		splitPlane = geo.in[1] * 2 * ((geo.in[2] + 1) / 2)
+		if poly {
+			splitPlane = nnPolyphaseLen(&geo)
+		}
+		sp := o.getSplit(nb * c * splitPlane)
+		defer o.splits.Put(sp)
+		split = *sp
+		ctx.Parallel(nb*c, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				d, x := split[i*splitPlane:(i+1)*splitPlane], xd[i*inVol:(i+1)*inVol]
+				if poly {
+					nnPolyphase(d, x, geo.in[1], geo.in[2])
+				} else {
+					nnSplitCols(d, x, geo.in[1], geo.in[2])
+				}
+			}
+		})
+	}
 	// Constant weights of im2col convolutions are packed once and stream
 	// through the panel kernel; 1×1 convolutions read their input in
 	// place and stay on sgemm.
@@ -379,6 +403,13 @@ func (o *convOp) runFast(ctx *Context, x, w, b *tensor.Tensor, prog *epiProg) ([
 		bmat, ldb := xs[p0:], inVol
 		if !pointwise {
 			fill := func(lo, hi int) { nnIm2colRows(xs, col, &geo, lo, hi, p0, p1) }
+			if split != nil {
+				sp := split[(n*c+g*cg)*splitPlane : (n*c+(g+1)*cg)*splitPlane]
+				fill = func(lo, hi int) { nnIm2colS2(sp, col, &geo, lo, hi, p0, p1) }
+				if poly {
+					fill = func(lo, hi int) { nnIm2colPoly(sp, col, &geo, lo, hi, p0, p1) }
+				}
+			}
 			if threads > 1 {
 				// one tile for all threads (late, small layers): share
 				// its im2col too

@@ -78,8 +78,8 @@ func TestConvFastMatchesReference(t *testing.T) {
 		{x: []int{1, 96, 15, 7}, w: []int{7, 96, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}},
 		{x: []int{1, 40, 5, 7, 9}, w: []int{3, 40, 3, 2, 3}, group: 1, strides: []int{2, 1, 2}, pads: []int{1, 0, 1, 1, 1, 2}},
 		{x: []int{1, 130, 9, 5}, w: []int{4, 130, 3, 3}, group: 1, strides: []int{1, 3}, pads: []int{0, 2, 1, 1}},
-		// stride 2 along rows through im2col: groups, batches, dilation,
-		// uneven pads, tiles that split output rows
+		// stride 2 along rows from column-split inputs: groups, batches,
+		// dilation, uneven pads, tiles that split output rows
 		{x: []int{2, 4, 13, 15}, w: []int{6, 2, 3, 3}, group: 2, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 1, 2}},
 		{x: []int{1, 32, 80, 81}, w: []int{8, 32, 3, 3}, group: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, act: nnAct{kind: nnActRelu}},
 		// packed weight panels (constant weights, 16 or more outputs per
